@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 )
 
 //go:generate go run ./internal/optgen -root ..
@@ -150,4 +151,29 @@ func wrap(text string, width int, prefix string) string {
 	}
 	b.WriteString(line + "\n")
 	return b.String()
+}
+
+// WriteEffective writes every option of s grouped by section, each with its
+// source: source for options that were given, "default" for the others.
+// Secrets are masked.
+func WriteEffective(w io.Writer, s *Set, source string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	for i, section := range SectionNames {
+		if i > 0 {
+			fmt.Fprintln(tw)
+		}
+		fmt.Fprintf(tw, "[%s]\n", section)
+		for j := range catalog {
+			d := &catalog[j]
+			if d.Section != section {
+				continue
+			}
+			from := "default"
+			if s.Explicit(d) {
+				from = source
+			}
+			fmt.Fprintf(tw, "%s\t= %s\t; %s\n", d.Name, s.Display(d), from)
+		}
+	}
+	return tw.Flush()
 }

@@ -1,0 +1,138 @@
+// Command webrtc-gateway is the WebRTC Gateway daemon.
+//
+//	webrtc-gateway -config FILE [-lca-port N]      local mode
+//	webrtc-gateway -check -config FILE              validate and print the options
+//	webrtc-gateway -host H -port P -app NAME        Configuration Server mode
+//
+// Exit codes: 0 stopped cleanly (or -check: valid), 1 failed while running,
+// 2 bad command line or invalid options.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"webrtcgw/gateway"
+	"webrtcgw/logging"
+	"webrtcgw/options"
+	"webrtcgw/version"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("webrtc-gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	host := fs.String("host", "", "Configuration Server `host` (Configuration Server mode)")
+	port := fs.Int("port", 0, "Configuration Server `port`")
+	app := fs.String("app", "", "`name` of this gateway's application object in the Configuration Server")
+	lcaPort := fs.Int("lca-port", 4999, "`port` of the Local Control Agent on this host")
+	config := fs.String("config", "", "options `file` (local mode, without a Configuration Server)")
+	check := fs.Bool("check", false, "validate the options, print the effective options with their sources, and exit: 0 valid, 2 invalid")
+	showVersion := fs.Bool("V", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: webrtc-gateway -config FILE [-lca-port N]\n       webrtc-gateway -check -config FILE\n       webrtc-gateway -host H -port P -app NAME [-lca-port N]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg := gateway.Config{ConfigFile: *config}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "lca-port" {
+			cfg.LCAPort = *lcaPort
+		}
+	})
+	switch {
+	case *showVersion:
+		fmt.Fprintf(stdout, "webrtc-gateway %s (%s)\n", version.Version, runtime.Version())
+		return 0
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "webrtc-gateway: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	case *host != "" || *port != 0 || *app != "":
+		if *config != "" {
+			fmt.Fprintln(stderr, "webrtc-gateway: -config (local mode) and -host/-port/-app (Configuration Server mode) exclude each other")
+		} else {
+			fmt.Fprintln(stderr, "webrtc-gateway: Configuration Server mode (-host, -port, -app) is not available in this version; run in local mode with -config FILE")
+		}
+		return 2
+	case *config == "":
+		fs.Usage()
+		return 2
+	case *check:
+		return checkOptions(*config, stdout, stderr)
+	}
+
+	logs := logging.New("gateway", stdout, stderr)
+	defer logs.Close()
+	log := logs.Logger()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopSignals := make(chan os.Signal, 2)
+	signal.Notify(stopSignals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-stopSignals
+		log.Info("stopping gracefully; send the signal again to force", "signal", s.String())
+		cancel()
+		s = <-stopSignals
+		log.Warn("second signal: forced stop", "signal", s.String())
+		logs.Close()
+		os.Exit(1)
+	}()
+	hangup := make(chan os.Signal, 1)
+	signal.Notify(hangup, syscall.SIGHUP)
+
+	err := gateway.Run(ctx, cfg, gateway.Deps{Logging: logs, Hangup: hangup})
+	switch {
+	case errors.Is(err, gateway.ErrInvalidOptions):
+		printInvalid(stderr, *config, err)
+		return 2
+	case err != nil:
+		log.Error("gateway failed", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// checkOptions is -check: validate the file and print the effective options.
+func checkOptions(path string, stdout, stderr io.Writer) int {
+	set, warnings, err := gateway.LoadFile(path)
+	if err != nil {
+		printInvalid(stderr, path, err)
+		return 2
+	}
+	fmt.Fprintf(stdout, "%s: valid\n", path)
+	for _, w := range warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
+	fmt.Fprintln(stdout)
+	if err := options.WriteEffective(stdout, set, path); err != nil {
+		fmt.Fprintf(stderr, "webrtc-gateway: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// printInvalid writes every problem of an invalid start, one per line.
+func printInvalid(w io.Writer, path string, err error) {
+	var perr *options.Error
+	if !errors.As(err, &perr) {
+		fmt.Fprintf(w, "webrtc-gateway: %v\n", err)
+		return
+	}
+	fmt.Fprintf(w, "webrtc-gateway: %s: %d invalid option(s):\n", path, len(perr.Problems))
+	for _, p := range perr.Problems {
+		fmt.Fprintf(w, "  error: %s\n", p)
+	}
+	for _, p := range perr.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", p)
+	}
+}
