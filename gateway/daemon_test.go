@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,34 +13,18 @@ import (
 	"go.uber.org/goleak"
 
 	"webrtcgw/logging"
+	"webrtcgw/logging/loggingtest"
 	"webrtcgw/options"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // daemon runs Run on a real file in a goroutine and collects its reloads.
 type daemon struct {
 	t       *testing.T
 	path    string
 	logFile string
-	out     *lockedBuffer
+	out     *loggingtest.Buffer
 	logs    *logging.Logging
 	hangup  chan os.Signal
 	results chan Result
@@ -55,7 +37,7 @@ func startDaemon(t *testing.T, content string) *daemon {
 	dir := t.TempDir()
 	d := &daemon{
 		t: t, path: filepath.Join(dir, "gw.ini"), logFile: filepath.Join(dir, "gw.log"),
-		out: &lockedBuffer{}, hangup: make(chan os.Signal, 1), results: make(chan Result, 16), done: make(chan error, 1),
+		out: &loggingtest.Buffer{}, hangup: make(chan os.Signal, 1), results: make(chan Result, 16), done: make(chan error, 1),
 	}
 	d.write(content)
 	d.logs = logging.New("gateway", d.out, d.out)
@@ -199,7 +181,7 @@ func TestRunFileRemovedKeepsRunning(t *testing.T) {
 
 func TestRunStartErrors(t *testing.T) {
 	dir := t.TempDir()
-	logs := logging.New("gw", &lockedBuffer{}, &lockedBuffer{})
+	logs := logging.New("gw", &loggingtest.Buffer{}, &loggingtest.Buffer{})
 	defer logs.Close()
 	run := func(content string) error {
 		path := filepath.Join(dir, "gw.ini")

@@ -1,7 +1,6 @@
 package logging
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -15,32 +14,16 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/goleak"
+
+	"webrtcgw/logging/loggingtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a goroutine-safe bytes.Buffer standing in for stdout.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var lineRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[(TRACE|DEBUG|INFO|WARN|ERROR)\] +[a-z0-9.]+: .*$`)
 
 func TestLineFormat(t *testing.T) {
-	var out syncBuffer
+	var out loggingtest.Buffer
 	l := New("gateway", &out, &out)
 	before := time.Now().UTC().Truncate(time.Millisecond)
 	l.Logger().Named("web").Info("listening", "address", "127.0.0.1:8443", "tls", true)
@@ -69,7 +52,7 @@ func TestLevelFor(t *testing.T) {
 
 // TestApplyLevel checks a level change reaches loggers derived before it.
 func TestApplyLevel(t *testing.T) {
-	var out syncBuffer
+	var out loggingtest.Buffer
 	l := New("gw", &out, &out)
 	sub := l.Logger().Named("sipua").With("dn", "1001")
 	sub.Debug("hidden")
@@ -92,7 +75,7 @@ func TestApplyLevel(t *testing.T) {
 func TestSwitchOutputsLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
-	var out syncBuffer
+	var out loggingtest.Buffer
 	l := New("gw", &out, &out)
 	defer l.Close()
 	const writers, perWriter = 4, 500
@@ -152,7 +135,7 @@ func TestSwitchOutputsLosesNothing(t *testing.T) {
 func TestApplyKeepsOutputsOnError(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.log")
-	var out syncBuffer
+	var out loggingtest.Buffer
 	l := New("gw", &out, &out)
 	defer l.Close()
 	if err := l.Apply(Options{Level: hclog.Info, Outputs: []string{good}}); err != nil {
@@ -247,7 +230,7 @@ func TestRotationSameMillisecond(t *testing.T) {
 func TestReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gw.log")
-	var out syncBuffer
+	var out loggingtest.Buffer
 	l := New("gw", &out, &out)
 	defer l.Close()
 	if err := l.Apply(Options{Level: hclog.Info, Outputs: []string{path}}); err != nil {
@@ -283,7 +266,7 @@ func TestOpenFileErrors(t *testing.T) {
 }
 
 func TestSlogBridge(t *testing.T) {
-	var out syncBuffer
+	var out loggingtest.Buffer
 	l := New("gw", &out, &out)
 	sl := slog.New(NewSlogHandler(l.Logger().Named("sipgo")))
 	sl.With("transport", "udp").WithGroup("req").Info("sending", "method", "REGISTER", slog.Group("to", "user", "1001"))
@@ -307,7 +290,7 @@ func TestSlogBridge(t *testing.T) {
 }
 
 func TestPionBridge(t *testing.T) {
-	var out syncBuffer
+	var out loggingtest.Buffer
 	l := New("gw", &out, &out)
 	if err := l.Apply(Options{Level: hclog.Debug, Outputs: []string{"stdout"}}); err != nil {
 		t.Fatal(err)
