@@ -6,6 +6,7 @@
 package logging
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -171,6 +172,8 @@ type output struct {
 }
 
 func (o *output) Write(p []byte) (int, error) {
+	n := len(p)
+	p = oneLine(p)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, s := range o.sinks {
@@ -186,7 +189,30 @@ func (o *output) Write(p []byte) (int, error) {
 			delete(o.failing, s)
 		}
 	}
-	return len(p), nil
+	return n, nil
+}
+
+// oneLine keeps one event on one line: hclog writes a value that contains a
+// newline as an indented block of lines, which would let text from outside
+// (a user name, a SIP reason phrase) forge log lines that fail2ban or an
+// operator would take for real ones. Inner CR and LF become \r and \n.
+func oneLine(p []byte) []byte {
+	body := bytes.TrimSuffix(p, []byte("\n"))
+	if bytes.IndexByte(body, '\n') < 0 && bytes.IndexByte(body, '\r') < 0 {
+		return p
+	}
+	out := make([]byte, 0, len(p)+16)
+	for _, c := range body {
+		switch c {
+		case '\n':
+			out = append(out, '\\', 'n')
+		case '\r':
+			out = append(out, '\\', 'r')
+		default:
+			out = append(out, c)
+		}
+	}
+	return append(out, '\n')
 }
 
 func (o *output) swap(sinks []io.Writer) {

@@ -39,6 +39,26 @@ func TestLineFormat(t *testing.T) {
 	}
 }
 
+// TestOneEventPerLine checks that newlines in messages and values cannot
+// start a new line that looks like another event.
+func TestOneEventPerLine(t *testing.T) {
+	var out loggingtest.Buffer
+	l := New("gw", &out, &out)
+	forged := "7001\n2026-01-01T00:00:00.000Z [WARN]  gw.ban: login failed: client_ip=6.6.6.6\r"
+	l.Logger().Warn("login failed", "client_ip", "192.0.2.1", "user", forged)
+	l.Logger().Info("multi\nline message")
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2:\n%s", len(lines), out.String())
+	}
+	if !strings.Contains(lines[0], "client_ip=192.0.2.1") || !strings.Contains(lines[0], `\n  | 2026-01-01T00:00:00.000Z`) || strings.Contains(lines[0], "\r") {
+		t.Errorf("line = %q, want the forged text escaped on the same line", lines[0])
+	}
+	if !strings.HasSuffix(lines[1], `multi\nline message`) {
+		t.Errorf("line = %q", lines[1])
+	}
+}
+
 func TestLevelFor(t *testing.T) {
 	for verbose, want := range map[string]hclog.Level{
 		"all": hclog.Trace, "debug": hclog.Trace, "trace": hclog.Debug, "interaction": hclog.Debug,
