@@ -14,8 +14,8 @@ import (
 	"container/list"
 	"fmt"
 	"net/netip"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
