@@ -1,0 +1,449 @@
+package media
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
+
+	"webrtcgw/internal/testpeers"
+	"webrtcgw/options"
+)
+
+// TestMain runs the tests in a network namespace with only lo: the engine
+// then gathers loopback candidates only, and no packet can reach another
+// address.
+func TestMain(m *testing.M) {
+	code := testpeers.RunInNetns(m)
+	if code == 0 && testpeers.InPrivateNetns() {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func newEngine(t *testing.T, media map[string]string, sip map[string]string) *Engine {
+	t.Helper()
+	sec := options.Sections{"media": {"rtp-port-min": "42000", "rtp-port-max": "42199", "webrtc-port-min": "43000", "webrtc-port-max": "43199", "max-calls": "50"}}
+	for k, v := range media {
+		sec["media"][k] = v
+	}
+	if sip != nil {
+		sec["sip"] = sip
+	}
+	set, err := options.Parse(sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(set, Deps{Log: hclog.NewNullLogger()})
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Stop(context.Background()) })
+	return e
+}
+
+// browser is a pion PeerConnection standing in for a browser: it offers
+// like Chromium (Opus, G.722, PCMU, PCMA, telephone-event at 48 and 8 kHz
+// with Chromium's payload types), sends PCMU and telephone-events, and counts
+// what it receives.
+type browser struct {
+	pc       *webrtc.PeerConnection
+	track    *rawTrack
+	received atomic.Int64
+	gotPT    sync.Map // payload type → true
+	seq      atomic.Int64
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	for _, c := range []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeG722, ClockRate: 8000, Channels: 1}, PayloadType: 9},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000, Channels: 1}, PayloadType: 8},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mimeDTMF, ClockRate: 48000, Channels: 1}, PayloadType: 110},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mimeDTMF, ClockRate: 8000, Channels: 1}, PayloadType: 126},
+	} {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			t.Fatal(err)
+		}
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{pc: pc}
+	t.Cleanup(func() { pc.Close() })
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		go func() {
+			for {
+				p, _, err := tr.ReadRTP()
+				if err != nil {
+					return
+				}
+				b.received.Add(1)
+				b.gotPT.Store(p.PayloadType, true)
+			}
+		}()
+	})
+	return b
+}
+
+// rawTrack sends RTP with whatever payload type it is given, as a browser
+// does for audio and telephone-events (pion's static tracks rewrite it).
+type rawTrack struct {
+	mu   sync.Mutex
+	w    webrtc.TrackLocalWriter
+	ssrc uint32
+}
+
+func (r *rawTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.w, r.ssrc = ctx.WriteStream(), uint32(ctx.SSRC())
+	return ctx.CodecParameters()[0], nil
+}
+func (r *rawTrack) Unbind(webrtc.TrackLocalContext) error { return nil }
+func (r *rawTrack) ID() string                            { return "audio" }
+func (r *rawTrack) RID() string                           { return "" }
+func (r *rawTrack) StreamID() string                      { return "browser" }
+func (r *rawTrack) Kind() webrtc.RTPCodecType             { return webrtc.RTPCodecTypeAudio }
+
+func (r *rawTrack) WriteRTP(p *rtp.Packet) error {
+	r.mu.Lock()
+	w, ssrc := r.w, r.ssrc
+	r.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	p.SSRC = ssrc
+	_, err := w.WriteRTP(&p.Header, p.Payload)
+	return err
+}
+
+func (b *browser) addTrack(t *testing.T) {
+	t.Helper()
+	tr := &rawTrack{}
+	if _, err := b.pc.AddTrack(tr); err != nil {
+		t.Fatal(err)
+	}
+	b.track = tr
+}
+
+func (b *browser) offer(t *testing.T) string {
+	t.Helper()
+	o, err := b.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := webrtc.GatheringCompletePromise(b.pc)
+	if err := b.pc.SetLocalDescription(o); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	return b.pc.LocalDescription().SDP
+}
+
+// sipPeer is the SIP side's RTP endpoint: it records what it receives and
+// can send.
+type sipPeer struct {
+	conn  *net.UDPConn
+	mu    sync.Mutex
+	pts   map[uint8]int
+	from  netip.AddrPort
+	count atomic.Int64
+}
+
+func newSIPPeer(t *testing.T) *sipPeer {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &sipPeer{conn: conn, pts: map[uint8]int{}}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			var pkt rtp.Packet
+			if pkt.Unmarshal(buf[:n]) != nil {
+				continue
+			}
+			p.mu.Lock()
+			p.pts[pkt.PayloadType]++
+			p.from = from
+			p.mu.Unlock()
+			p.count.Add(1)
+		}
+	}()
+	return p
+}
+
+func (p *sipPeer) port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }
+
+func (p *sipPeer) got(pt uint8) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pts[pt]
+}
+
+func (p *sipPeer) send(t *testing.T, to int, pt uint8, n int, ssrc uint32) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: ssrc}, Payload: make([]byte, 160)}
+		b, _ := pkt.Marshal()
+		p.conn.WriteToUDP(b, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: to})
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sendFromBrowser sends n packets; sequence numbers go on from the last
+// call (SRTP drops replayed ones).
+func sendFromBrowser(t *testing.T, b *browser, pt uint8, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		seq := uint16(b.seq.Add(1))
+		if err := b.track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: seq, Timestamp: uint32(seq) * 160}, Payload: make([]byte, 160)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestOutgoingCallRelay: the browser offers, the SIP side answers PCMU with
+// telephone-event 101; audio flows both ways with payload types mapped.
+func TestOutgoingCallRelay(t *testing.T) {
+	e := newEngine(t, nil, nil)
+	b := newBrowser(t)
+	b.addTrack(t)
+	peer := newSIPPeer(t)
+
+	c, err := e.NewCall(CallConfig{ID: "c1", Log: hclog.NewNullLogger(), SIPAddr: netip.MustParseAddr("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.End("test over")
+	common, err := c.SetBrowserOffer(b.offer(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := codecNames(common); got != "PCMU,PCMA" {
+		t.Fatalf("common codecs = %s, want PCMU,PCMA (media/codecs order, browser's G722/opus not configured)", got)
+	}
+	offer := string(c.SIPOffer(common))
+	for _, want := range []string{"m=audio " + fmt.Sprint(c.SIPPort()) + " RTP/AVP 0 8 101\r\n", "a=rtpmap:101 telephone-event/8000\r\n", "c=IN IP4 127.0.0.1\r\n", "a=sendrecv\r\n"} {
+		if !strings.Contains(offer, want) {
+			t.Errorf("SIP offer lacks %q:\n%s", want, offer)
+		}
+	}
+	answer := fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", peer.port())
+	if err := c.SetSIPAnswer([]byte(answer)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ans, err := c.BrowserAnswer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ans, "m=audio 9 UDP/TLS/RTP/SAVPF 0 126") || strings.Contains(ans, "opus") || !strings.Contains(ans, "a=candidate:") {
+		t.Errorf("browser answer should offer only PCMU and telephone-event 126, with candidates:\n%s", ans)
+	}
+	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
+		t.Fatal(err)
+	}
+	c.MarkAnswered()
+	eventually(t, "browser leg connected", func() bool { return b.pc.ConnectionState() == webrtc.PeerConnectionStateConnected })
+
+	sendFromBrowser(t, b, 0, 20)
+	sendFromBrowser(t, b, 126, 3) // DTMF from the browser
+	eventually(t, "SIP side got audio and DTMF", func() bool { return peer.got(0) > 10 && peer.got(101) == 3 })
+	peer.send(t, c.SIPPort(), 0, 20, 0x5151)
+	// Another source (new SSRC, sequence numbers from 0 again) goes on
+	// reaching the browser as one continuous stream.
+	peer.send(t, c.SIPPort(), 101, 2, 0x6262)
+	eventually(t, "browser got audio", func() bool { return b.received.Load() >= 15 })
+	eventually(t, "browser got DTMF as 126", func() bool { _, ok := b.gotPT.Load(uint8(126)); return ok })
+	if _, ok := b.gotPT.Load(uint8(101)); ok {
+		t.Error("the SIP payload type 101 reached the browser unmapped")
+	}
+	st := c.Stats()
+	if st.Codec != "PCMU" || st.FromBrowser.Packets < 20 || st.ToSIP.Packets < 20 || st.FromSIP.Packets < 20 {
+		t.Errorf("Stats() = %+v", st)
+	}
+}
+
+// TestIncomingCallRelay: the SIP side offers PCMA and PCMU; the browser is
+// offered those and answers PCMA; the SIP answer uses the SIP payload types.
+func TestIncomingCallRelay(t *testing.T) {
+	e := newEngine(t, map[string]string{"codecs": "PCMA,PCMU,telephone-event"}, nil)
+	b := newBrowser(t)
+	peer := newSIPPeer(t)
+	c, err := e.NewCall(CallConfig{ID: "c2", Log: hclog.NewNullLogger(), SIPAddr: netip.MustParseAddr("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.End("test over")
+	sipOffer := fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0 8 96\r\na=rtpmap:96 telephone-event/8000\r\n", peer.port())
+	common, err := c.SetSIPOffer([]byte(sipOffer))
+	if err != nil || codecNames(common) != "PCMA,PCMU" {
+		t.Fatalf("SetSIPOffer = %s, %v; want PCMA,PCMU", codecNames(common), err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offer, err := c.BrowserOffer(ctx, common)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(offer, "UDP/TLS/RTP/SAVPF 8 0 101") {
+		t.Errorf("browser offer = %s", offer)
+	}
+	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		t.Fatal(err)
+	}
+	b.addTrack(t)
+	a, err := b.pc.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := webrtc.GatheringCompletePromise(b.pc)
+	b.pc.SetLocalDescription(a)
+	<-done
+	if err := c.SetBrowserAnswer(b.pc.LocalDescription().SDP, nil); err != nil {
+		t.Fatal(err)
+	}
+	sipAnswer := string(c.SIPAnswer())
+	if !strings.Contains(sipAnswer, "RTP/AVP 8 96\r\n") || !strings.Contains(sipAnswer, "a=rtpmap:96 telephone-event/8000") {
+		t.Errorf("SIP answer = %s, want PCMA and telephone-event under the SIP side's 96", sipAnswer)
+	}
+	c.MarkAnswered()
+	eventually(t, "connected", func() bool { return b.pc.ConnectionState() == webrtc.PeerConnectionStateConnected })
+	peer.send(t, c.SIPPort(), 8, 20, 0x5151)
+	eventually(t, "browser got PCMA", func() bool { _, ok := b.gotPT.Load(uint8(8)); return ok && b.received.Load() > 10 })
+	b.track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8}, Payload: make([]byte, 160)})
+	eventually(t, "SIP side got PCMA", func() bool { return peer.got(8) > 0 })
+
+	// The SIP side puts the call on hold: the answer is recvonly.
+	hold := strings.Replace(sipOffer, "\r\nm=audio", "\r\na=sendonly\r\nm=audio", 1)
+	ans, dir, err := c.SIPReoffer([]byte(hold))
+	if err != nil || dir != SendOnly || !strings.Contains(string(ans), "a=recvonly\r\n") || !strings.Contains(string(ans), "o=- ") {
+		t.Errorf("SIPReoffer(hold) = %q, %s, %v; want recvonly", ans, dir, err)
+	}
+	if _, silent := c.silentSince(time.Now().Add(time.Hour), time.Second); silent {
+		t.Error("a held call is subject to the media timeout")
+	}
+}
+
+// TestMaxCallsAndPorts checks admission and that ports are not reused while
+// quarantined.
+func TestMaxCallsAndPorts(t *testing.T) {
+	e := newEngine(t, map[string]string{"max-calls": "2", "rtp-port-min": "42300", "rtp-port-max": "42303", "webrtc-port-min": "43300", "webrtc-port-max": "43301"}, nil)
+	cfg := CallConfig{Log: hclog.NewNullLogger(), SIPAddr: netip.MustParseAddr("127.0.0.1")}
+	a, err := e.NewCall(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.NewCall(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.NewCall(cfg); err != ErrTooManyCalls {
+		t.Fatalf("third call: %v, want ErrTooManyCalls", err)
+	}
+	if a.SIPPort() == b.SIPPort() || a.SIPPort()%2 != 0 {
+		t.Errorf("ports %d and %d: want two distinct even ports", a.SIPPort(), b.SIPPort())
+	}
+	a.End("x")
+	// The range has two pairs; a's is quarantined, b's in use: no port.
+	if _, err := e.NewCall(cfg); err != ErrNoPorts {
+		t.Fatalf("call after one ended: %v, want ErrNoPorts (port quarantined)", err)
+	}
+	b.End("x")
+	if e.Calls() != 0 {
+		t.Errorf("Calls() = %d after both ended", e.Calls())
+	}
+}
+
+func TestParseRemoteSDP(t *testing.T) {
+	r, err := parseRemoteSDP([]byte("v=0\r\nc=IN IP4 10.0.0.1\r\na=sendonly\r\nm=video 5000 RTP/AVP 96\r\nm=audio 4000 RTP/SAVP 18 0 101\r\nc=IN IP4 10.0.0.2\r\na=rtpmap:101 telephone-event/8000\r\na=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk|2^20|1:32\r\na=rtcp-mux\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.addr.String() != "10.0.0.2" || r.port != 4000 || r.direction != SendOnly || len(r.formats) != 3 || !r.rtcpMux || len(r.crypto) != 1 || r.crypto[0].tag != 3 {
+		t.Errorf("parseRemoteSDP = %+v", r)
+	}
+	if k, ok := r.codecFor(0); !ok || k.Name != "PCMU" {
+		t.Errorf("codecFor(0) = %v %v", k, ok)
+	}
+	if _, ok := r.codecFor(18); ok {
+		t.Error("G.729 (18) should be unknown")
+	}
+	for _, bad := range []string{"", "v=0\r\nm=video 1 RTP/AVP 96\r\n", "v=0\r\nm=audio 1 RTP/AVP 0\r\n", "m=audio x RTP/AVP 0\r\nc=IN IP4 1.1.1.1", "c=IN IP4 nope\r\nm=audio 1 RTP/AVP 0", "c=IN IP4 1.1.1.1\r\nm=audio 1 RTP/AVP 300"} {
+		if _, err := parseRemoteSDP([]byte(bad)); err == nil {
+			t.Errorf("parseRemoteSDP(%q) succeeded", bad)
+		}
+	}
+}
+
+// FuzzParseRemoteSDP: SIP-side SDP is outside input.
+func FuzzParseRemoteSDP(f *testing.F) {
+	f.Add([]byte("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"))
+	f.Add([]byte("c=IN IP6 ::1\nm=audio 1 RTP/SAVP 8\na=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:x\na=inactive"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := parseRemoteSDP(b)
+		if err != nil {
+			return
+		}
+		if !r.addr.IsValid() || r.port < 0 || r.port > 65535 {
+			t.Fatalf("parseRemoteSDP accepted %+v", r)
+		}
+		for _, pt := range r.formats {
+			r.codecFor(pt)
+		}
+	})
+}
+
+func codecNames(cs []Codec) string {
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	return strings.Join(names, ",")
+}
