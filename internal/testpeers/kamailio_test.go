@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,13 @@ func TestKamailioRegister(t *testing.T) {
 			if c := res.GetHeader("Contact"); c == nil || !strings.Contains(c.Value(), "alice@127.0.0.1") {
 				t.Errorf("200 OK Contact = %v, want the registered binding", c)
 			}
+			res = registerContact(ctx, t, client, k, "alice", "secret", "127.0.0.1:5998;transport=tcp")
+			if res.StatusCode != 200 {
+				t.Errorf("REGISTER over TCP = %d, want 200", res.StatusCode)
+			}
+			if !strings.Contains(k.Log(), "REGISTER sip:"+k.Addr()+";transport=tcp from 127.0.0.1") || !strings.Contains(k.Log(), "(tcp)") {
+				t.Errorf("Kamailio did not log a REGISTER over TCP")
+			}
 		})
 	}
 }
@@ -118,8 +126,19 @@ func newSIPClient(t *testing.T) *sipgo.Client {
 // answers the challenge. It returns the final response.
 func register(ctx context.Context, t *testing.T, client *sipgo.Client, k *testpeers.Kamailio, user, password string) *sip.Response {
 	t.Helper()
+	return registerContact(ctx, t, client, k, user, password, "127.0.0.1:5999")
+}
+
+// registerContact is register with the contact address given; a contact
+// ending in ";transport=tcp" registers over TCP.
+func registerContact(ctx context.Context, t *testing.T, client *sipgo.Client, k *testpeers.Kamailio, user, password, contact string) *sip.Response {
+	t.Helper()
 	var recipient sip.Uri
-	if err := sip.ParseUri(k.URI(), &recipient); err != nil {
+	uri := k.URI()
+	if strings.HasSuffix(contact, ";transport=tcp") {
+		uri += ";transport=tcp"
+	}
+	if err := sip.ParseUri(uri, &recipient); err != nil {
 		t.Fatal(err)
 	}
 	req := sip.NewRequest(sip.REGISTER, recipient)
@@ -127,7 +146,7 @@ func register(ctx context.Context, t *testing.T, client *sipgo.Client, k *testpe
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: "127.0.0.1"}}
 	from.Params.Add("tag", sip.GenerateTagN(8))
 	req.AppendHeader(from)
-	req.AppendHeader(sip.NewHeader("Contact", "<sip:"+user+"@127.0.0.1:5999>"))
+	req.AppendHeader(sip.NewHeader("Contact", "<sip:"+user+"@"+contact+">"))
 	req.AppendHeader(sip.NewHeader("Expires", "60"))
 	res, err := client.Do(ctx, req, sipgo.ClientRequestRegisterBuild)
 	if err != nil {
@@ -139,6 +158,82 @@ func register(ctx context.Context, t *testing.T, client *sipgo.Client, k *testpe
 	res, err = client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: password})
 	if err != nil {
 		t.Fatalf("REGISTER %s with credentials: %v", user, err)
+	}
+	return res
+}
+
+// TestKamailioRouting checks the routing of initial INVITEs: to a registered
+// user through usrloc, to a static route, 404 otherwise; and, with
+// AuthInvites, the 407 challenge of INVITEs from known users only. sipp UASs
+// answer 486, which sipgo acknowledges.
+func TestKamailioRouting(t *testing.T) {
+	checkLeaks(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alicePhone := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: testpeers.ScenarioUASBusy})
+	staticPort := testpeers.FreePort(t, testpeers.NetSIP)
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{
+		Users:       map[string]string{"alice": "secret"},
+		Routes:      map[string]string{"2000": "sip:127.0.0.1:" + strconv.Itoa(staticPort)},
+		AuthInvites: true,
+	})
+	static := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: testpeers.ScenarioUASBusy, Port: staticPort})
+	client := newSIPClient(t)
+
+	// alice registers the sipp UAS as her contact.
+	if res := registerContact(ctx, t, client, k, "alice", "secret", alicePhone.Addr()); res.StatusCode != 200 {
+		t.Fatalf("REGISTER alice = %d, want 200", res.StatusCode)
+	}
+
+	// bob is no user: not challenged; alice is found in the location table.
+	if res := invite(ctx, t, client, k, "bob", "alice", ""); res.StatusCode != 486 {
+		t.Errorf("INVITE bob -> alice = %d, want 486 from alice's contact", res.StatusCode)
+	}
+	if err := alicePhone.Wait(ctx); err != nil {
+		t.Errorf("alice's UAS: %v", err)
+	}
+	if res := invite(ctx, t, client, k, "bob", "9999", ""); res.StatusCode != 404 {
+		t.Errorf("INVITE bob -> 9999 = %d, want 404", res.StatusCode)
+	}
+
+	// alice is challenged (407); a wrong password is refused.
+	if res := invite(ctx, t, client, k, "alice", "2000", ""); res.StatusCode != 407 {
+		t.Errorf("INVITE alice -> 2000 without credentials = %d, want 407", res.StatusCode)
+	}
+	if res := invite(ctx, t, client, k, "alice", "2000", "wrong"); res.StatusCode != 403 {
+		t.Errorf("INVITE alice -> 2000 with a wrong password = %d, want 403", res.StatusCode)
+	}
+	if res := invite(ctx, t, client, k, "alice", "2000", "secret"); res.StatusCode != 486 {
+		t.Errorf("INVITE alice -> 2000 with credentials = %d, want 486 from the static route", res.StatusCode)
+	}
+	if err := static.Wait(ctx); err != nil {
+		t.Errorf("static route's UAS: %v", err)
+	}
+}
+
+// invite sends an INVITE from user from to user to through k and returns the
+// final response; with a password it answers a 407 challenge.
+func invite(ctx context.Context, t *testing.T, client *sipgo.Client, k *testpeers.Kamailio, from, to, password string) *sip.Response {
+	t.Helper()
+	recipient := sip.Uri{Scheme: "sip", User: to, Host: "127.0.0.1", Port: k.Port()}
+	req := sip.NewRequest(sip.INVITE, recipient)
+	fromHdr := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: from, Host: "127.0.0.1"}}
+	fromHdr.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(fromHdr)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: to, Host: "127.0.0.1"}})
+	req.AppendHeader(sip.NewHeader("Contact", "<sip:"+from+"@127.0.0.1:5999>"))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"))
+	res, err := client.Do(ctx, req)
+	if err != nil {
+		t.Fatalf("INVITE %s -> %s: %v", from, to, err)
+	}
+	if password == "" || res.StatusCode != 407 {
+		return res
+	}
+	res, err = client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: from, Password: password})
+	if err != nil {
+		t.Fatalf("INVITE %s -> %s with credentials: %v", from, to, err)
 	}
 	return res
 }

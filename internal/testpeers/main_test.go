@@ -1,9 +1,12 @@
 package testpeers_test
 
 import (
+	"log/slog"
 	"net/netip"
 	"os"
 	"testing"
+
+	"github.com/emiago/sipgo/sip"
 
 	"go.uber.org/goleak"
 
@@ -11,6 +14,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// sipgo warns about its connection reference counts on every close.
+	sip.SetDefaultLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	os.Exit(testpeers.RunInNetns(m))
 }
 

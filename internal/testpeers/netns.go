@@ -16,6 +16,7 @@ import (
 
 // envNetns marks the test process that RunInNetns re-executed inside a new
 // network namespace, so that it runs the tests instead of re-executing again.
+// Its value names the parent's namespace (as /proc/self/ns/net links it).
 const envNetns = "TESTPEERS_NETNS"
 
 // netnsErr says why this process runs its tests outside a private network
@@ -44,7 +45,10 @@ var netnsErr error
 func RunInNetns(m *testing.M) int {
 	switch {
 	case os.Getenv(envNetns) != "":
-		if err := loopbackUp(); err != nil {
+		// The re-executed child. Touch lo only in a namespace of our own.
+		if self, _ := os.Readlink("/proc/self/ns/net"); self == os.Getenv(envNetns) {
+			netnsErr = fmt.Errorf("%s is set but the network namespace is the parent's", envNetns)
+		} else if err := loopbackUp(); err != nil {
 			netnsErr = fmt.Errorf("bring up lo in the new network namespace: %w", err)
 		}
 		return m.Run()
@@ -116,11 +120,15 @@ func runInNewNetns() (int, error) {
 	if os.Geteuid() != 0 {
 		attempts = []bool{true}
 	}
+	parentNS, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		parentNS = "unknown"
+	}
 	var errs []error
 	for _, userns := range attempts {
 		cmd = exec.Command(exe, os.Args[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-		cmd.Env = append(os.Environ(), envNetns+"=1")
+		cmd.Env = append(os.Environ(), envNetns+"="+parentNS)
 		cmd.SysProcAttr = netnsAttr(userns)
 		if err = cmd.Start(); err == nil {
 			break

@@ -40,6 +40,9 @@ const (
 	ScenarioUASAnswerBye = "uas_answer_bye.xml"
 	// ScenarioUASBusy rejects a call with 486 Busy Here.
 	ScenarioUASBusy = "uas_busy.xml"
+	// ScenarioUASRing rings (180) until the call is cancelled, then
+	// answers 200 to the CANCEL and 487 to the INVITE.
+	ScenarioUASRing = "uas_ring.xml"
 	// ScenarioUACCall calls [service], waits hold_ms and sends BYE.
 	// Keys: rtp_port, hold_ms, from_user.
 	ScenarioUACCall = "uac_call.xml"
@@ -47,6 +50,9 @@ const (
 	// side's BYE, answering re-INVITEs and INFOs. Keys: rtp_port,
 	// from_user.
 	ScenarioUACCallRemoteBye = "uac_call_remote_bye.xml"
+	// ScenarioUACCancel calls [service] and cancels it after ringing for
+	// hold_ms. Keys: rtp_port, hold_ms, from_user.
+	ScenarioUACCancel = "uac_cancel.xml"
 	// ScenarioUACHoldResume calls [service], holds (a=hold_dir), resumes,
 	// sends an INFO and hangs up; the partner of ScenarioUASCall. Keys:
 	// rtp_port, hold_ms, hold_dir, from_user.
@@ -71,8 +77,10 @@ var scenarioKeys = map[string]map[string]string{
 	ScenarioUASAnswer:        {KeyRTPPort: "", KeyRTPIP: "127.0.0.1"},
 	ScenarioUASAnswerBye:     {KeyRTPPort: "", KeyRTPIP: "127.0.0.1", KeyHoldMs: "3000"},
 	ScenarioUASBusy:          {},
+	ScenarioUASRing:          {},
 	ScenarioUACCall:          {KeyRTPPort: "", KeyRTPIP: "127.0.0.1", KeyHoldMs: "3000", KeyFromUser: "sipp"},
 	ScenarioUACCallRemoteBye: {KeyRTPPort: "", KeyRTPIP: "127.0.0.1", KeyFromUser: "sipp"},
+	ScenarioUACCancel:        {KeyRTPPort: "", KeyRTPIP: "127.0.0.1", KeyHoldMs: "3000", KeyFromUser: "sipp"},
 	ScenarioUACHoldResume:    {KeyRTPPort: "", KeyRTPIP: "127.0.0.1", KeyHoldMs: "3000", KeyHoldDir: "sendonly", KeyFromUser: "sipp"},
 }
 

@@ -129,6 +129,7 @@ func TestSippScenarios(t *testing.T) {
 		{uas: testpeers.ScenarioUASAnswer, uac: testpeers.ScenarioUACCall, uacMessage: "SIP/2.0 200 OK"},
 		{uas: testpeers.ScenarioUASBusy, uac: testpeers.ScenarioUACCall, uacFails: true, uacMessage: "SIP/2.0 486 Busy Here"},
 		{uas: testpeers.ScenarioUASAnswerBye, uac: testpeers.ScenarioUACCallRemoteBye, uasKeys: map[string]string{testpeers.KeyHoldMs: "200"}, uacMessage: "BYE sip:"},
+		{uas: testpeers.ScenarioUASRing, uac: testpeers.ScenarioUACCancel, uacMessage: "SIP/2.0 487 Request Terminated"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.TrimSuffix(tc.uas, ".xml")+"+"+strings.TrimSuffix(tc.uac, ".xml"), func(t *testing.T) {
@@ -166,14 +167,13 @@ func TestSippScenarios(t *testing.T) {
 	}
 }
 
-// TestScenarioKeysRequired checks that a missing required key is reported
-// before sipp runs.
+// TestScenarioNames checks that every scenario constant is embedded.
 func TestScenarioNames(t *testing.T) {
 	names := testpeers.ScenarioNames()
 	for _, want := range []string{
 		testpeers.ScenarioUASCall, testpeers.ScenarioUASAnswer, testpeers.ScenarioUASAnswerBye,
-		testpeers.ScenarioUASBusy, testpeers.ScenarioUACCall, testpeers.ScenarioUACCallRemoteBye,
-		testpeers.ScenarioUACHoldResume,
+		testpeers.ScenarioUASBusy, testpeers.ScenarioUASRing, testpeers.ScenarioUACCall,
+		testpeers.ScenarioUACCallRemoteBye, testpeers.ScenarioUACCancel, testpeers.ScenarioUACHoldResume,
 	} {
 		b, err := testpeers.Scenario(want)
 		if err != nil || len(b) == 0 {
