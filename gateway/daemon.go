@@ -11,6 +11,11 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/go-hclog"
 
+	"webrtcgw/gateway/ban"
+	"webrtcgw/gateway/calls"
+	"webrtcgw/gateway/media"
+	"webrtcgw/gateway/sipua"
+	"webrtcgw/gateway/web"
 	"webrtcgw/logging"
 	"webrtcgw/options"
 	"webrtcgw/version"
@@ -23,6 +28,7 @@ var ErrInvalidOptions = errors.New("invalid options")
 // Config is what the command line says.
 type Config struct {
 	ConfigFile  string        // local mode: the INI file
+	DataDir     string        // state kept between runs (the self-signed certificate)
 	LCAPort     int           // -lca-port when given; 0: not given
 	StopTimeout time.Duration // how long Stop may drain; 0: 30 s
 }
@@ -61,10 +67,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	logProblems(rlog, hclog.Warn, "option warning", warnings)
 
-	parts := []Part{{Owner: options.OwnerLog, Sub: newLogSubsystem(deps.Logging, set)}}
+	parts := newParts(set, cfg, deps.Logging)
 	reloader := NewReloader(rlog, set, parts)
 	var started []Part
-	for _, p := range reloader.Parts() {
+	for _, p := range parts {
 		if err := p.Sub.Start(ctx); err != nil {
 			stopParts(log, started, cfg.StopTimeout)
 			return fmt.Errorf("start %s: %w", p.Owner, err)
@@ -107,6 +113,54 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		}
 	}
 }
+
+// newParts builds the subsystems in start order: log, media, sip, call
+// control, web, bans. They stop in the reverse order: web first (no new
+// requests; sessions signed out), then call control waits for the calls it
+// is ending, then SIP (unregister, BYE what is left), then media.
+func newParts(set *options.Set, cfg Config, logs *logging.Logging) []Part {
+	log := logs.Logger()
+	bans := ban.New(banConfig(set), log.Named("ban"), nil)
+	m := media.New(set, media.Deps{Log: log.Named("media")})
+	var engine *calls.Engine
+	ua := sipua.New(set, sipua.Deps{Log: log.Named("sip"), Incoming: func(inc *sipua.Incoming) { engine.Incoming(inc) }})
+	engine = calls.New(calls.Deps{Log: log.Named("calls"), UA: ua, Media: m})
+	w := web.New(set, web.Deps{Log: log.Named("web"), Engine: engine, Bans: bans, DataDir: cfg.DataDir})
+	return []Part{
+		{Owner: options.OwnerLog, Sub: newLogSubsystem(logs, set)},
+		{Owner: options.OwnerMedia, Sub: m},
+		{Owner: options.OwnerSIP, Sub: ua},
+		{Owner: "calls", Sub: callsPart{engine}},
+		{Owner: options.OwnerWeb, Sub: w},
+		{Owner: options.OwnerBan, Sub: banPart{bans}},
+	}
+}
+
+// callsPart gives call control its place in the stop order: after the web
+// subsystem signed every session out, wait for the calls to end.
+type callsPart struct{ e *calls.Engine }
+
+func (callsPart) Start(context.Context) error                { return nil }
+func (callsPart) Reload(context.Context, *options.Set) error { return nil }
+func (p callsPart) Stop(ctx context.Context) error {
+	p.e.Close(ctx)
+	return nil
+}
+
+// banPart applies the [security] options to the bans.
+type banPart struct{ b *ban.Bans }
+
+func banConfig(s *options.Set) ban.Config {
+	sec := s.Security()
+	return ban.Config{MaxFailures: sec.BanMaxFailures, FindTime: sec.BanFindTime, BanTime: sec.BanTime, Exempt: sec.BanExempt}
+}
+
+func (banPart) Start(context.Context) error { return nil }
+func (p banPart) Reload(_ context.Context, next *options.Set) error {
+	p.b.SetConfig(banConfig(next))
+	return nil
+}
+func (banPart) Stop(context.Context) error { return nil }
 
 // LoadFile reads and validates an options file. The error wraps
 // ErrInvalidOptions and a *options.Error when values are invalid.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"webrtcgw/internal/testpeers"
 	"webrtcgw/logging"
 	"webrtcgw/logging/loggingtest"
 	"webrtcgw/options"
@@ -22,6 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // daemon runs Run on a real file in a goroutine and collects its reloads.
 type daemon struct {
 	t       *testing.T
+	base    string // ports of this daemon, prepended to every config
 	path    string
 	logFile string
 	out     *loggingtest.Buffer
@@ -39,12 +42,13 @@ func startDaemon(t *testing.T, content string) *daemon {
 		t: t, path: filepath.Join(dir, "gw.ini"), logFile: filepath.Join(dir, "gw.log"),
 		out: &loggingtest.Buffer{}, hangup: make(chan os.Signal, 1), results: make(chan Result, 16), done: make(chan error, 1),
 	}
+	d.base = testBase(t)
 	d.write(content)
 	d.logs = logging.New("gateway", d.out, d.out)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	go func() {
-		d.done <- Run(ctx, Config{ConfigFile: d.path}, Deps{Logging: d.logs, Hangup: d.hangup, OnReload: func(r Result) { d.results <- r }})
+		d.done <- Run(ctx, Config{ConfigFile: d.path, DataDir: filepath.Join(dir, "data")}, Deps{Logging: d.logs, Hangup: d.hangup, OnReload: func(r Result) { d.results <- r }})
 	}()
 	t.Cleanup(func() { d.stop() })
 	d.waitLog("started")
@@ -53,7 +57,7 @@ func startDaemon(t *testing.T, content string) *daemon {
 
 func (d *daemon) write(content string) {
 	d.t.Helper()
-	content = strings.ReplaceAll(content, "LOGFILE", d.logFile)
+	content = d.base + strings.ReplaceAll(content, "LOGFILE", d.logFile)
 	// Write then rename, as editors and configuration tools do.
 	tmp := d.path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
@@ -102,6 +106,14 @@ func (d *daemon) stop() error {
 	return err
 }
 
+// testBase returns options that keep a test daemon on free loopback ports.
+// ini merges it with the sections each test writes.
+func testBase(t *testing.T) string {
+	return fmt.Sprintf("[web]\nlisten-address = 127.0.0.1\nhttps-port = %d\n[sip]\nsip-port = %d\nsip-server = 127.0.0.1:9\n"+
+		"[media]\nrtp-port-min = 20000\nrtp-port-max = 20999\nwebrtc-port-min = 21000\nwebrtc-port-max = 21999\nmax-calls = 100\n",
+		testpeers.FreePort(t, "tcp"), testpeers.FreePort(t, "udp"))
+}
+
 func TestRunReloadsOnFileChange(t *testing.T) {
 	d := startDaemon(t, "[log]\nall = LOGFILE\n[web]\ndomain-whitelist = https://a.example.com\n")
 	d.logs.Logger().Debug("debug before")
@@ -128,8 +140,8 @@ func TestRunReloadsOnFileChange(t *testing.T) {
 }
 
 func TestRunKeepsRunningSetWhenInvalid(t *testing.T) {
-	d := startDaemon(t, "[log]\nall = LOGFILE\n[web]\nhttps-port = 8443\n")
-	d.write("[log]\nall = LOGFILE\nverbose = loud\n[web]\nhttps-port = 70000\nhttp-port = 8443\n")
+	d := startDaemon(t, "[log]\nall = LOGFILE\n[web]\nmax-sessions = 500\n")
+	d.write("[log]\nall = LOGFILE\nverbose = loud\n[web]\nmax-sessions = 0\n")
 	r := d.next()
 	var perr *options.Error
 	if !errors.As(r.Err, &perr) || len(perr.Problems) != 2 {
@@ -137,7 +149,7 @@ func TestRunKeepsRunningSetWhenInvalid(t *testing.T) {
 	}
 	text := d.logText()
 	for _, want := range []string{
-		`[ERROR] gateway.reload: option rejected: option=web/https-port problem="\"70000\": out of range`,
+		`[ERROR] gateway.reload: option rejected: option=web/max-sessions problem="\"0\": out of range`,
 		`[ERROR] gateway.reload: option rejected: option=log/verbose problem="\"loud\": not an allowed value`,
 		"options rejected; the running options are kept",
 	} {
@@ -146,11 +158,11 @@ func TestRunKeepsRunningSetWhenInvalid(t *testing.T) {
 		}
 	}
 	// SIGHUP with the file fixed applies it, relative to the set kept.
-	d.write("[log]\nall = LOGFILE\n[web]\nhttps-port = 9443\n")
+	d.write("[log]\nall = LOGFILE\n[web]\nmax-sessions = 600\n")
 	d.hangup <- syscall.SIGHUP
 	r = d.next()
-	if !r.Applied() || r.Changed.Changes("")[0].Old != "8443" {
-		t.Fatalf("reload = %+v, want https-port 8443 -> 9443", r)
+	if !r.Applied() || r.Changed.Changes("")[0].Old != "500" {
+		t.Fatalf("reload = %+v, want max-sessions 500 -> 600", r)
 	}
 }
 
@@ -185,8 +197,8 @@ func TestRunStartErrors(t *testing.T) {
 	defer logs.Close()
 	run := func(content string) error {
 		path := filepath.Join(dir, "gw.ini")
-		os.WriteFile(path, []byte(content), 0o600)
-		return Run(context.Background(), Config{ConfigFile: path}, Deps{Logging: logs})
+		os.WriteFile(path, []byte(testBase(t)+content), 0o600)
+		return Run(context.Background(), Config{ConfigFile: path, DataDir: dir}, Deps{Logging: logs})
 	}
 	err := run("[web]\nhttps-port = 0\nhttp-port = 0\n")
 	var perr *options.Error

@@ -14,10 +14,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
 	"syscall"
+
+	"github.com/emiago/sipgo/sip"
 
 	"webrtcgw/gateway"
 	"webrtcgw/logging"
@@ -35,6 +38,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := fs.String("app", "", "`name` of this gateway's application object in the Configuration Server")
 	lcaPort := fs.Int("lca-port", 4999, "`port` of the Local Control Agent on this host")
 	config := fs.String("config", "", "options `file` (local mode, without a Configuration Server)")
+	dataDir := fs.String("data", defaultDataDir(), "`directory` for state kept between runs (the self-signed certificate)")
 	check := fs.Bool("check", false, "validate the options, print the effective options with their sources, and exit: 0 valid, 2 invalid")
 	showVersion := fs.Bool("V", false, "print the version and exit")
 	fs.Usage = func() {
@@ -44,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg := gateway.Config{ConfigFile: *config}
+	cfg := gateway.Config{ConfigFile: *config, DataDir: *dataDir}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "lca-port" {
 			cfg.LCAPort = *lcaPort
@@ -74,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logs := logging.New("gateway", stdout, stderr)
 	defer logs.Close()
 	log := logs.Logger()
+	// sipgo logs through slog; its few package-level messages go here too.
+	sip.SetDefaultLogger(slog.New(logging.NewSlogHandler(log.Named("sipgo"))))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stopSignals := make(chan os.Signal, 2)
@@ -100,6 +106,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// defaultDataDir is $STATE_DIRECTORY (systemd's StateDirectory=), else
+// ./data.
+func defaultDataDir() string {
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		return d
+	}
+	return "data"
 }
 
 // checkOptions is -check: validate the file and print the effective options.

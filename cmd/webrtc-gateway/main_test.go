@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"webrtcgw/internal/testpeers"
 	"webrtcgw/options"
 )
 
@@ -177,10 +178,12 @@ func TestStartInvalidExits2(t *testing.T) {
 func TestLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "gw.log")
-	conf := "[log]\nall = " + logFile + "\n"
+	conf := fmt.Sprintf("[web]\nlisten-address = 127.0.0.1\nhttps-port = %d\n[sip]\nsip-port = %d\nsip-server = 127.0.0.1:9\n"+
+		"[media]\nrtp-port-min = 20000\nrtp-port-max = 20999\nwebrtc-port-min = 21000\nwebrtc-port-max = 21999\nmax-calls = 100\n[log]\nall = %s\n",
+		testpeers.FreePort(t, "tcp"), testpeers.FreePort(t, "udp"), logFile)
 	path := writeFile(t, dir, "gw.ini", conf)
 	var stderr bytes.Buffer
-	cmd := exec.Command(binary, "-config", path, "-lca-port", "4999")
+	cmd := exec.Command(binary, "-config", path, "-lca-port", "4999", "-data", filepath.Join(dir, "data"))
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -153,7 +153,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		textError(w, http.StatusBadRequest, msg)
 		return
 	}
-	sess := newSession(name, ip, s.now(), func(full *Session) { s.end(full, "not polling: message queue full") })
+	sess := newSession(name, ip, s.now(), s.end)
 	if !s.sessions.add(sess, cfg.web.MaxSessions) {
 		s.log.Warn("sign-in refused: max-sessions reached", "max_sessions", cfg.web.MaxSessions, "client_ip", ip)
 		textError(w, http.StatusServiceUnavailable, "the gateway is full; try again later")

@@ -166,7 +166,7 @@ func (s *Server) Reload(ctx context.Context, next *options.Set) error {
 		keep[l.key] = l
 	}
 	var (
-		nextLs   []*listener
+		nextLs  []*listener
 		started []*listener
 	)
 	for _, spec := range listenerSpecs(cfg.web) {

@@ -33,12 +33,20 @@ type Session struct {
 	waiting  int           // /wait requests in flight
 	lastSeen time.Time
 	closed   bool
-	onFull   func(*Session) // called (without the lock) when the queue overflows
+	end      func(*Session, string) // ends the session (the server's end)
 }
 
-func newSession(name string, ip netip.Addr, now time.Time, onFull func(*Session)) *Session {
+func newSession(name string, ip netip.Addr, now time.Time, end func(*Session, string)) *Session {
 	return &Session{ID: newID(), Name: name, ClientIP: ip, Created: now, lastSeen: now,
-		changed: make(chan struct{}), onFull: onFull}
+		changed: make(chan struct{}), end: end}
+}
+
+// End ends the session as a sign-out would (the engine's SignOut is called);
+// the browser's next /wait gets 404 and the library signs out.
+func (s *Session) End(reason string) {
+	if s.end != nil {
+		s.end(s, reason)
+	}
 }
 
 // newID returns 32 random bytes in URL-safe base64 without padding: 256 bits
@@ -63,8 +71,8 @@ func (s *Session) Deliver(peer string, body []byte) {
 		s.broadcastLocked()
 	}
 	s.mu.Unlock()
-	if full && s.onFull != nil {
-		s.onFull(s)
+	if full {
+		go s.End("not polling: message queue full")
 	}
 }
 

@@ -1,0 +1,305 @@
+package sipua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+)
+
+// maxChallenges is how many digest challenges one REGISTER answers before
+// giving up: a server that challenges every attempt with a new nonce would
+// otherwise keep us looping (SECURITY-CASES 16).
+const maxChallenges = 3
+
+// registerTimeout bounds one REGISTER transaction (RFC 3261 Timer F is 32 s;
+// a browser waits for its sign-in, so give up sooner).
+const registerTimeout = 10 * time.Second
+
+// Registration is one DN registered with the SIP Server. It refreshes itself
+// before it expires and retries with backoff while the server is down.
+type Registration struct {
+	u        *UA
+	DN       string
+	password string
+	callID   string
+
+	mu      sync.Mutex
+	cseq    uint32
+	t       *transport // transport it is registered through
+	expires time.Duration
+	stop    chan struct{}
+	done    chan struct{}
+	lost    func(error) // told when the registration is refused on refresh
+}
+
+// Register registers dn with password (empty: no credentials) and keeps it
+// registered until Unregister. lost is told, once, if the SIP Server later
+// refuses a refresh. Errors: ErrAuth (a failed login), ErrUnreachable,
+// ErrNoServer, *StatusError.
+func (u *UA) Register(ctx context.Context, dn, password string, lost func(error)) (*Registration, error) {
+	if err := CheckUser(dn); err != nil {
+		return nil, err
+	}
+	if u.ctx == nil || u.ctx.Err() != nil {
+		return nil, ErrStopped
+	}
+	r := &Registration{u: u, DN: dn, password: password, callID: uuid.NewString(), cseq: 1,
+		stop: make(chan struct{}), done: make(chan struct{}), lost: lost}
+	if err := r.register(ctx, false); err != nil {
+		return nil, err
+	}
+	u.mu.Lock()
+	if old := u.regs[dn]; old != nil {
+		// A second sign-in for the same DN takes over; the old one just stops
+		// refreshing (the binding is the same Contact).
+		old.halt()
+	}
+	u.regs[dn] = r
+	u.mu.Unlock()
+	u.wg.Add(1)
+	go r.refreshLoop()
+	return r, nil
+}
+
+// Password returns the password the DN signed in with (for INVITE challenges).
+func (r *Registration) Password() string { return r.password }
+
+// register sends one REGISTER (answering digest challenges); unregister
+// sends Expires 0.
+func (r *Registration) register(ctx context.Context, unregister bool) error {
+	u := r.u
+	t := u.tr.Load()
+	if t == nil {
+		return ErrStopped
+	}
+	target, err := u.serverURI("")
+	if err != nil {
+		return err
+	}
+	target.User = ""
+	aor, _ := u.serverURI(r.DN)
+	aor.UriParams = nil
+	expires := int(u.opts.Load().RegisterExpires / time.Second)
+	if unregister {
+		expires = 0
+		r.mu.Lock()
+		if r.t != nil {
+			t = r.t // unregister the binding where it was made
+		}
+		r.mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
+	defer cancel()
+
+	for attempt := 0; attempt < 2; attempt++ { // a second try for 423 Interval Too Brief
+		req := sip.NewRequest(sip.REGISTER, target)
+		req.SetTransport(t.network)
+		from := sip.FromHeader{Address: aor, Params: sip.NewParams()}
+		from.Params.Add("tag", sip.GenerateTagN(16))
+		to := sip.ToHeader{Address: aor}
+		callID := sip.CallIDHeader(r.callID)
+		r.mu.Lock()
+		cseq := sip.CSeqHeader{SeqNo: r.cseq, MethodName: sip.REGISTER}
+		r.mu.Unlock()
+		contact := t.contact(r.DN)
+		exp := sip.ExpiresHeader(expires)
+		req.AppendHeader(&from)
+		req.AppendHeader(&to)
+		req.AppendHeader(&callID)
+		req.AppendHeader(&cseq)
+		req.AppendHeader(&contact)
+		req.AppendHeader(&exp)
+
+		res, err := t.cli.Do(ctx, req)
+		for n := 0; err == nil && n < maxChallenges && (res.StatusCode == 401 || res.StatusCode == 407); n++ {
+			if r.password == "" {
+				break
+			}
+			res, err = t.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: r.DN, Password: r.password})
+		}
+		r.mu.Lock()
+		r.cseq = req.CSeq().SeqNo + 1
+		r.mu.Unlock()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || isTransportError(err) {
+				u.setReachable(false, err)
+				return fmt.Errorf("%w: %v", ErrUnreachable, err)
+			}
+			return err
+		}
+		u.setReachable(true, nil)
+		switch {
+		case res.IsSuccess():
+			r.mu.Lock()
+			r.t = t
+			r.expires = grantedExpiry(res, contact, time.Duration(expires)*time.Second)
+			r.mu.Unlock()
+			return nil
+		case res.StatusCode == 423:
+			if h := res.GetHeader("Min-Expires"); h != nil {
+				if n, err := strconv.Atoi(h.Value()); err == nil && n > expires && n <= 86400 {
+					expires = n
+					continue
+				}
+			}
+		case res.StatusCode == 401 || res.StatusCode == 407 || res.StatusCode == 403 || res.StatusCode == 404:
+			return fmt.Errorf("%w (%d %s)", ErrAuth, res.StatusCode, res.Reason)
+		case res.StatusCode == 503 || res.StatusCode == 408 || res.StatusCode == 504:
+			u.setReachable(false, &StatusError{res.StatusCode, res.Reason})
+			return fmt.Errorf("%w (%d %s)", ErrUnreachable, res.StatusCode, res.Reason)
+		}
+		return &StatusError{Code: res.StatusCode, Reason: res.Reason}
+	}
+	return errors.New("REGISTER: 423 Interval Too Brief twice")
+}
+
+// grantedExpiry reads the expiry the server granted for our Contact
+// (RFC 3261 section 10.2.4), else the Expires header, else what we asked.
+func grantedExpiry(res *sip.Response, ours sip.ContactHeader, asked time.Duration) time.Duration {
+	for _, h := range res.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok || c.Address.Host != ours.Address.Host || c.Address.Port != ours.Address.Port || c.Address.User != ours.Address.User {
+			continue
+		}
+		if v, ok := c.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	if h := res.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(h.Value()); err == nil && n > 0 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return asked
+}
+
+func isTransportError(err error) bool {
+	return errors.Is(err, sip.ErrTransactionTimeout) || errors.Is(err, sip.ErrTransactionTransport)
+}
+
+// refreshLoop re-registers before expiry: at 80 % of the granted time (at
+// least 5 s before it ends); while the server does not answer, it retries
+// with exponential backoff from 2 s to 60 s. It ends on Unregister, on a
+// refusal (reported to lost), or when the UA stops.
+func (r *Registration) refreshLoop() {
+	defer r.u.wg.Done()
+	defer close(r.done)
+	backoff := time.Duration(0)
+	for {
+		r.mu.Lock()
+		wait := r.expires * 8 / 10
+		if r.expires-wait < 5*time.Second {
+			wait = r.expires - 5*time.Second
+		}
+		r.mu.Unlock()
+		if backoff > 0 {
+			wait = backoff
+		}
+		if wait < time.Second {
+			wait = time.Second
+		}
+		select {
+		case <-r.stop:
+			return
+		case <-r.u.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		err := r.register(r.u.ctx, false)
+		switch {
+		case err == nil:
+			backoff = 0
+		case errors.Is(err, ErrUnreachable):
+			backoff = min(max(2*backoff, 2*time.Second), 60*time.Second)
+			r.u.log.Warn("registration refresh failed; retrying", "dn", r.DN, "retry_in", backoff.String(), "error", err)
+		case r.u.ctx.Err() != nil:
+			return
+		default:
+			r.u.log.Warn("registration lost", "dn", r.DN, "error", err)
+			r.u.forget(r)
+			if r.lost != nil {
+				r.lost(err)
+			}
+			return
+		}
+	}
+}
+
+// reregister refreshes now (after the SIP Server or transport changed).
+func (r *Registration) reregister() {
+	select {
+	case <-r.stop:
+		return
+	default:
+	}
+	if err := r.register(r.u.ctx, false); err != nil {
+		r.u.log.Warn("re-registration failed", "dn", r.DN, "error", err)
+	}
+}
+
+func (u *UA) reregisterAll() {
+	u.mu.Lock()
+	regs := make([]*Registration, 0, len(u.regs))
+	for _, r := range u.regs {
+		regs = append(regs, r)
+	}
+	u.mu.Unlock()
+	for _, r := range regs {
+		u.wg.Add(1)
+		go func() { defer u.wg.Done(); r.reregister() }()
+	}
+}
+
+// halt stops refreshing without unregistering.
+func (r *Registration) halt() {
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+}
+
+func (u *UA) forget(r *Registration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.regs[r.DN] == r {
+		delete(u.regs, r.DN)
+	}
+}
+
+// Unregister stops refreshing and removes the binding from the SIP Server
+// (best effort).
+func (r *Registration) Unregister(ctx context.Context) {
+	r.halt()
+	<-r.done
+	r.u.mu.Lock()
+	current := r.u.regs[r.DN] == r
+	if current {
+		delete(r.u.regs, r.DN)
+	}
+	r.u.mu.Unlock()
+	if !current {
+		return // another sign-in took the DN over: its binding stays
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := r.register(ctx, true); err != nil {
+		r.u.log.Debug("unregister failed", "dn", r.DN, "error", err)
+	}
+}
+
+// Registered returns the registration of dn, or nil.
+func (u *UA) Registered(dn string) *Registration {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.regs[dn]
+}

@@ -1,0 +1,230 @@
+package sipua
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"webrtcgw/internal/testpeers"
+	"webrtcgw/options"
+)
+
+func TestMain(m *testing.M) { os.Exit(testpeers.RunInNetns(m)) }
+
+// startUA runs a user agent towards k on a free port.
+func startUA(t *testing.T, server string, sip map[string]string, incoming func(*Incoming)) *UA {
+	t.Helper()
+	sec := options.Sections{"sip": {"sip-server": server, "sip-port": strconv.Itoa(testpeers.FreePort(t, "udp"))},
+		// Media ranges out of the ephemeral ports the SIP port comes from.
+		"media": {"rtp-port-min": "20000", "rtp-port-max": "20999", "webrtc-port-min": "21000", "webrtc-port-max": "21999", "max-calls": "100"}}
+	for k, v := range sip {
+		sec["sip"][k] = v
+	}
+	set, err := options.Parse(sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "sipua", Level: hclog.Debug, Output: testWriter{t}})
+	u := New(set, Deps{Log: log, Incoming: incoming})
+	if err := u.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		u.Stop(ctx)
+	})
+	return u
+}
+
+// testWriter sends log lines to the test log (shown on failure).
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func testSDP(port int) []byte {
+	return []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio " + strconv.Itoa(port) + " RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
+}
+
+func TestRegister(t *testing.T) {
+	for _, alg := range []string{testpeers.DigestMD5, testpeers.DigestSHA256} {
+		t.Run(alg, func(t *testing.T) {
+			k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret", "7002": "p#ss:word"}, Algorithm: alg})
+			u := startUA(t, k.Addr(), nil, nil)
+			ctx := context.Background()
+			r, err := u.Register(ctx, "7001", "secret", nil)
+			if err != nil {
+				t.Fatalf("Register(right password) = %v", err)
+			}
+			if u.Registered("7001") != r {
+				t.Error("Registered(7001) is not the registration")
+			}
+			if _, err := u.Register(ctx, "7002", "p#ss:word", nil); err != nil {
+				t.Errorf("Register(password with # and :) = %v", err)
+			}
+			if _, err := u.Register(ctx, "7001", "wrong", nil); !errors.Is(err, ErrAuth) {
+				t.Errorf("Register(wrong password) = %v, want ErrAuth", err)
+			}
+			if _, err := u.Register(ctx, "7099", "x", nil); !errors.Is(err, ErrAuth) {
+				t.Errorf("Register(unknown user) = %v, want ErrAuth", err)
+			}
+			if _, err := u.Register(ctx, "7001", "", nil); !errors.Is(err, ErrAuth) {
+				t.Errorf("Register(no password) = %v, want ErrAuth", err)
+			}
+			r.Unregister(ctx)
+			if u.Registered("7001") != nil {
+				t.Error("still registered after Unregister")
+			}
+		})
+	}
+}
+
+func TestRegisterRefusesBadDN(t *testing.T) {
+	u := startUA(t, "127.0.0.1:9", nil, nil)
+	for _, dn := range []string{"70 01", "7001\r\nVia: x", "7001;x=1", "<7001>", "a@b", "7001\x00", "", strings.Repeat("1", 65)} {
+		if _, err := u.Register(context.Background(), dn, "x", nil); !errors.Is(err, ErrBadUser) {
+			t.Errorf("Register(%q) = %v, want ErrBadUser", dn, err)
+		}
+	}
+}
+
+func TestRegisterUnreachable(t *testing.T) {
+	u := startUA(t, "127.0.0.1:"+strconv.Itoa(testpeers.FreePort(t, "udp")), nil, nil)
+	start := time.Now()
+	_, err := u.Register(context.Background(), "7001", "x", nil)
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("Register with no SIP Server = %v, want ErrUnreachable", err)
+	}
+	if time.Since(start) > registerTimeout+5*time.Second {
+		t.Errorf("took %v", time.Since(start))
+	}
+	if u.Reachable() {
+		t.Error("Reachable() = true with the SIP Server down")
+	}
+}
+
+// TestIncomingCall: sipp calls 7001 through Kamailio; the UA hands the
+// INVITE over, answers it, and hears the caller's BYE.
+func TestIncomingCall(t *testing.T) {
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"}})
+	calls := make(chan *Incoming, 1)
+	u := startUA(t, k.Addr(), nil, func(inc *Incoming) { calls <- inc })
+	if _, err := u.Register(context.Background(), "7001", "secret", nil); err != nil {
+		t.Fatal(err)
+	}
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uac_call.xml", Remote: k.Addr(), Service: "7001", MediaPort: 40000, Keys: map[string]string{"hold_ms": "1000"}})
+	var inc *Incoming
+	select {
+	case inc = <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no incoming call")
+	}
+	if inc.DN != "7001" || inc.Caller != "sipp" || !strings.Contains(string(inc.SDP), "m=audio 40000") {
+		t.Errorf("Incoming = DN %q caller %q SDP %q", inc.DN, inc.Caller, inc.SDP)
+	}
+	byes := make(chan struct{})
+	inc.Dialog().SetEvents(Events{Bye: func() { close(byes) }})
+	if err := inc.Ringing(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := inc.Answer(ctx, testSDP(41000)); err != nil {
+		t.Fatalf("Answer = %v", err)
+	}
+	select {
+	case <-byes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller's BYE was not reported")
+	}
+	if err := sipp.Wait(ctx); err != nil {
+		t.Errorf("sipp: %v", err)
+	}
+}
+
+// TestIncomingRejectAndUnknown: a rejected call gets 486; a DN not
+// registered here gets 404.
+func TestIncomingReject(t *testing.T) {
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"}})
+	u := startUA(t, k.Addr(), nil, func(inc *Incoming) { inc.Reject(486, "Busy Here") })
+	if _, err := u.Register(context.Background(), "7001", "secret", nil); err != nil {
+		t.Fatal(err)
+	}
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uac_call.xml", Remote: k.Addr(), Service: "7001", MediaPort: 40000})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := sipp.Wait(ctx)
+	if err == nil || !strings.Contains(sipp.Messages(), "SIP/2.0 486 Busy Here") {
+		t.Errorf("sipp against a rejecting DN: %v; want the call to fail with 486", err)
+	}
+}
+
+// TestOutgoingCall: the UA calls 5000, which Kamailio routes to a sipp UAS;
+// INFO, hold and resume re-INVITEs and BYE go through the dialog.
+func TestOutgoingCall(t *testing.T) {
+	sippPort := testpeers.FreePort(t, "udp")
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"},
+		Routes: map[string]string{"5000": "sip:127.0.0.1:" + strconv.Itoa(sippPort)}, AuthInvites: true})
+	u := startUA(t, k.Addr(), nil, nil)
+	if _, err := u.Register(context.Background(), "7001", "secret", nil); err != nil {
+		t.Fatal(err)
+	}
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uas_call.xml", Port: sippPort, MediaPort: 42000})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var provisional []int
+	d, answer, err := u.Invite(ctx, InviteRequest{From: "7001", Password: "secret", To: "5000", SDP: testSDP(41000),
+		Provisional: func(code int, _ string, _ []byte) { mu.Lock(); provisional = append(provisional, code); mu.Unlock() }})
+	if err != nil {
+		t.Fatalf("Invite = %v\n%s", err, sipp.Messages())
+	}
+	if !strings.Contains(string(answer), "m=audio 42000") {
+		t.Errorf("answer SDP = %q", answer)
+	}
+	hold := strings.Replace(string(testSDP(41000)), "a=sendrecv", "a=sendonly", 1)
+	if ans, err := d.Reinvite(ctx, []byte(hold)); err != nil || !strings.Contains(string(ans), "a=recvonly") {
+		t.Fatalf("hold re-INVITE = %q, %v", ans, err)
+	}
+	if ans, err := d.Reinvite(ctx, testSDP(41000)); err != nil || strings.Contains(string(ans), "a=recvonly") {
+		t.Fatalf("resume re-INVITE = %q, %v", ans, err)
+	}
+	if err := d.Info(ctx, "application/x-www-form-urlencoded", []byte("key=value")); err != nil {
+		t.Errorf("INFO = %v", err)
+	}
+	if err := d.Bye(ctx); err != nil {
+		t.Errorf("BYE = %v", err)
+	}
+	if err := sipp.Wait(ctx); err != nil {
+		t.Errorf("sipp: %v\n%s", err, sipp.Messages())
+	}
+	if u.Dialogs() != 0 {
+		t.Errorf("Dialogs() = %d after BYE", u.Dialogs())
+	}
+}
+
+// TestOutgoingBusy: a 486 from the far end is a StatusError.
+func TestOutgoingBusy(t *testing.T) {
+	sippPort := testpeers.FreePort(t, "udp")
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Routes: map[string]string{"5001": "sip:127.0.0.1:" + strconv.Itoa(sippPort)}})
+	u := startUA(t, k.Addr(), nil, nil)
+	testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uas_busy.xml", Port: sippPort})
+	_, _, err := u.Invite(context.Background(), InviteRequest{To: "5001", SDP: testSDP(41000)})
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != 486 {
+		t.Fatalf("Invite to a busy number = %v, want 486", err)
+	}
+	if _, _, err := u.Invite(context.Background(), InviteRequest{To: "5001>;evil", SDP: testSDP(1)}); !errors.Is(err, ErrBadUser) {
+		t.Errorf("Invite with SIP syntax in the number = %v, want ErrBadUser", err)
+	}
+}

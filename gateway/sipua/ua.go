@@ -1,0 +1,522 @@
+// Package sipua is the gateway's SIP user agent towards the SIP Server
+// (sipgo): it registers browsers' DNs, places and receives their calls, and
+// carries in-dialog requests (BYE, re-INVITE, INFO, NOTIFY).
+package sipua
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/hashicorp/go-hclog"
+
+	"webrtcgw/logging"
+	"webrtcgw/options"
+	"webrtcgw/version"
+)
+
+// Errors of registrations and calls; the calls package maps them to what the
+// browser sees.
+var (
+	ErrAuth        = errors.New("the SIP Server refused the credentials")
+	ErrUnreachable = errors.New("the SIP Server did not answer")
+	ErrNoServer    = errors.New("no SIP Server configured (sip/sip-server)")
+	ErrStopped     = errors.New("the SIP user agent is stopped")
+)
+
+// StatusError is a final non-2xx SIP response.
+type StatusError struct {
+	Code   int
+	Reason string
+}
+
+func (e *StatusError) Error() string { return strconv.Itoa(e.Code) + " " + e.Reason }
+
+// Deps are the user agent's collaborators.
+type Deps struct {
+	Log hclog.Logger
+	// Incoming is told of every new INVITE for a registered DN, in its own
+	// goroutine; it must answer or reject it (the INVITE transaction lives
+	// until then).
+	Incoming func(*Incoming)
+	// Reachability is told when the SIP Server stops or starts answering.
+	Reachability func(up bool)
+	// ServerFallback returns the SIP Server to use when sip/sip-server is
+	// empty (the connected SIP Server application); nil: none.
+	ServerFallback func() options.HostPort
+}
+
+// UA is the SIP subsystem.
+type UA struct {
+	log  hclog.Logger
+	deps Deps
+	opts atomic.Pointer[options.SIP]
+	init *options.Set
+
+	tr atomic.Pointer[transport] // transport for new registrations and calls
+
+	mu      sync.Mutex
+	regs    map[string]*Registration // by DN
+	dialogs map[string]*Dialog       // by Call-ID
+
+	reachable atomic.Bool
+	ctx       context.Context // background work; cancelled by Stop
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// transport is one sipgo user agent listening on the SIP port.
+type transport struct {
+	network   string // udp, tcp, tls
+	advertise string // host in Via and Contact
+	port      int
+	ua        *sipgo.UserAgent
+	srv       *sipgo.Server
+	cli       *sipgo.Client
+	dialogUA  *sipgo.DialogUA
+	cancel    func() // closes the listener
+	done      chan struct{}
+}
+
+// New returns the user agent for set; Start listens.
+func New(set *options.Set, deps Deps) *UA {
+	u := &UA{log: deps.Log, deps: deps, init: set, regs: map[string]*Registration{}, dialogs: map[string]*Dialog{}}
+	o := set.SIP()
+	u.opts.Store(&o)
+	u.reachable.Store(true)
+	return u
+}
+
+// Start opens the SIP transport and starts watching the SIP Server.
+func (u *UA) Start(context.Context) error {
+	u.ctx, u.cancel = context.WithCancel(context.Background())
+	t, err := u.newTransport(*u.opts.Load())
+	if err != nil {
+		return err
+	}
+	u.tr.Store(t)
+	u.wg.Add(1)
+	go u.keepalive()
+	return nil
+}
+
+// Reload applies next. Registration expiry applies at each DN's next
+// refresh, the SIP Server and timeouts to new registrations and calls. A new
+// transport (port, protocol, address) is opened first; then every DN
+// re-registers through it and the old one closes once its dialogs ended.
+func (u *UA) Reload(_ context.Context, next *options.Set) error {
+	o := next.SIP()
+	old := *u.opts.Load()
+	if o.Port != old.Port || o.Transport != old.Transport || o.Address != old.Address ||
+		o.TLSCertificate != old.TLSCertificate || o.TLSCertificateKey != old.TLSCertificateKey || o.TLSCA != old.TLSCA {
+		t, err := u.newTransport(o)
+		if err != nil {
+			return err
+		}
+		oldT := u.tr.Swap(t)
+		u.opts.Store(&o)
+		u.reregisterAll()
+		u.wg.Add(1)
+		go func() {
+			defer u.wg.Done()
+			u.retireTransport(oldT)
+		}()
+		return nil
+	}
+	u.opts.Store(&o)
+	if o.Server != old.Server {
+		u.reregisterAll()
+	}
+	return nil
+}
+
+// Stop unregisters every DN, hangs up every dialog and closes the transport.
+func (u *UA) Stop(ctx context.Context) error {
+	u.mu.Lock()
+	regs := make([]*Registration, 0, len(u.regs))
+	for _, r := range u.regs {
+		regs = append(regs, r)
+	}
+	dialogs := make([]*Dialog, 0, len(u.dialogs))
+	for _, d := range u.dialogs {
+		dialogs = append(dialogs, d)
+	}
+	u.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, d := range dialogs {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.Bye(ctx) }()
+	}
+	for _, r := range regs {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.Unregister(ctx) }()
+	}
+	wg.Wait()
+	if u.cancel != nil {
+		u.cancel()
+	}
+	u.wg.Wait()
+	if t := u.tr.Swap(nil); t != nil {
+		t.close()
+	}
+	return nil
+}
+
+// MediaAddr returns the address the SIP side should send RTP to: sip-address
+// when it is an IP address, else the address the transport advertises.
+func (u *UA) MediaAddr() netip.Addr {
+	if a, err := netip.ParseAddr(u.opts.Load().Address); err == nil {
+		return a.Unmap()
+	}
+	if t := u.tr.Load(); t != nil {
+		if a, err := netip.ParseAddr(t.advertise); err == nil {
+			return a.Unmap()
+		}
+	}
+	return firstLocalIP()
+}
+
+// SDES reports whether SIP-side media uses SDES-SRTP (sip/srtp = sdes).
+func (u *UA) SDES() bool { return u.opts.Load().SRTP == "sdes" }
+
+// Reachable reports whether the SIP Server answered lately.
+func (u *UA) Reachable() bool { return u.reachable.Load() }
+
+// setReachable records whether the SIP Server answers, and says so once per change.
+func (u *UA) setReachable(up bool, why error) {
+	if u.reachable.Swap(up) == up {
+		return
+	}
+	if up {
+		u.log.Info("SIP Server reachable again", "server", u.serverAddr().String())
+	} else {
+		u.log.Error("SIP Server unreachable", "server", u.serverAddr().String(), "error", why)
+	}
+	if u.deps.Reachability != nil {
+		u.deps.Reachability(up)
+	}
+}
+
+// serverAddr returns the SIP Server to use now (zero when none).
+func (u *UA) serverAddr() options.HostPort {
+	o := u.opts.Load()
+	s := o.Server
+	if s.IsZero() && u.deps.ServerFallback != nil {
+		s = u.deps.ServerFallback()
+	}
+	if s.Port == 0 && !s.IsZero() {
+		s.Port = 5060
+		if o.Transport == "tls" {
+			s.Port = 5061
+		}
+	}
+	return s
+}
+
+// serverURI is the SIP URI of the server, with the transport parameter.
+func (u *UA) serverURI(user string) (sip.Uri, error) {
+	s := u.serverAddr()
+	if s.IsZero() {
+		return sip.Uri{}, ErrNoServer
+	}
+	uri := sip.Uri{Scheme: "sip", User: uriUser(user), Host: s.Host, Port: s.Port}
+	if t := u.opts.Load().Transport; t != "udp" {
+		uri.UriParams = sip.NewParams()
+		uri.UriParams.Add("transport", t)
+	}
+	return uri, nil
+}
+
+// newTransport starts a sipgo user agent listening on the SIP port.
+func (u *UA) newTransport(o options.SIP) (*transport, error) {
+	advertise := o.Address
+	local := netip.IPv4Unspecified()
+	if s := u.serverAddr(); !s.IsZero() {
+		if a, err := netip.ParseAddr(s.Host); err == nil {
+			if ip := localIPFor(a); ip.IsValid() {
+				local = ip
+			}
+		}
+	}
+	if a, err := netip.ParseAddr(advertise); err == nil && a.IsValid() {
+		local = a
+	}
+	if advertise == "" {
+		advertise = local.String()
+		if local.IsUnspecified() {
+			advertise = firstLocalIP().String()
+		}
+	}
+	slogger := slog.New(logging.NewSlogHandler(u.log.Named("sipgo")))
+	uaOpts := []sipgo.UserAgentOption{
+		sipgo.WithUserAgent("WebRTC-Gateway/" + version.Base),
+		sipgo.WithUserAgentHostname(advertise),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger)),
+	}
+	var serverTLS *tls.Config
+	if o.Transport == "tls" {
+		clientTLS, st, err := tlsConfigs(o)
+		if err != nil {
+			return nil, err
+		}
+		serverTLS = st
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(clientTLS))
+	}
+	ua, err := sipgo.NewUA(uaOpts...)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slogger))
+	if err != nil {
+		ua.Close()
+		return nil, err
+	}
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(slogger), sipgo.WithClientHostname(advertise))
+	if err != nil {
+		ua.Close()
+		return nil, err
+	}
+	t := &transport{network: o.Transport, advertise: advertise, port: o.Port, ua: ua, srv: srv, cli: cli, done: make(chan struct{})}
+	t.dialogUA = &sipgo.DialogUA{Client: cli, ContactHDR: t.contact("")}
+	u.handle(t)
+
+	addr := net.JoinHostPort(local.String(), strconv.Itoa(o.Port))
+	closer, serve, err := listen(o.Transport, addr, serverTLS, srv)
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("sip/sip-port: listen %s/%s: %w", o.Transport, addr, err)
+	}
+	t.cancel = func() { closer.Close() }
+	go func() {
+		defer close(t.done)
+		if err := serve(); err != nil && !errors.Is(err, net.ErrClosed) {
+			u.log.Debug("SIP transport stopped", "address", addr, "error", err)
+		}
+	}()
+	u.log.Info("SIP transport listening", "transport", o.Transport, "address", addr, "advertised", advertise)
+	return t, nil
+}
+
+// listen binds the SIP port for network and returns how to serve and close it.
+func listen(network, addr string, serverTLS *tls.Config, srv *sipgo.Server) (io.Closer, func() error, error) {
+	switch network {
+	case "udp":
+		conn, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		return conn, func() error { return srv.ServeUDP(conn) }, nil
+	case "tcp":
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		return ln, func() error { return srv.ServeTCP(ln) }, nil
+	case "tls":
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		tln := tls.NewListener(ln, serverTLS)
+		return tln, func() error { return srv.ServeTLS(tln) }, nil
+	}
+	return nil, nil, fmt.Errorf("unknown transport %q", network)
+}
+
+// contact is the Contact header for user on this transport.
+func (t *transport) contact(user string) sip.ContactHeader {
+	uri := sip.Uri{Scheme: "sip", User: uriUser(user), Host: t.advertise, Port: t.port}
+	if t.network != "udp" {
+		uri.UriParams = sip.NewParams()
+		uri.UriParams.Add("transport", t.network)
+	}
+	return sip.ContactHeader{Address: uri}
+}
+
+func (t *transport) close() {
+	t.cancel()
+	t.srv.Close()
+	t.cli.Close()
+	t.ua.Close()
+	<-t.done
+}
+
+// retireTransport closes a replaced transport once no dialog uses it.
+func (u *UA) retireTransport(t *transport) {
+	for {
+		if !u.transportInUse(t) {
+			break
+		}
+		select {
+		case <-u.ctx.Done():
+		case <-time.After(time.Second):
+			continue
+		}
+		break
+	}
+	t.close()
+	u.log.Info("old SIP transport closed", "transport", t.network, "port", t.port)
+}
+
+func (u *UA) transportInUse(t *transport) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, d := range u.dialogs {
+		if d.t == t {
+			return true
+		}
+	}
+	return false
+}
+
+func tlsConfigs(o options.SIP) (client, server *tls.Config, err error) {
+	client = &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.TLSCA != "" {
+		pem, err := os.ReadFile(o.TLSCA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sip/tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("sip/tls-ca: %s has no PEM certificate", o.TLSCA)
+		}
+		client.RootCAs = pool
+	}
+	server = &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.TLSCertificate != "" {
+		cert, err := tls.LoadX509KeyPair(o.TLSCertificate, o.TLSCertificateKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sip/tls-certificate: %w", err)
+		}
+		server.Certificates = []tls.Certificate{cert}
+		client.Certificates = []tls.Certificate{cert}
+	}
+	return client, server, nil
+}
+
+// localIPFor returns the local address the system would use to reach dst.
+func localIPFor(dst netip.Addr) netip.Addr {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 5060)))
+	if err != nil {
+		return netip.Addr{}
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+}
+
+// firstLocalIP is the address advertised when nothing better is known.
+func firstLocalIP() netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() {
+				return p.Addr()
+			}
+		}
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}
+
+// keepalive pings the SIP Server with OPTIONS (every 30 s, every 5 s while it
+// is unreachable) so that its reachability is known even without
+// registrations. It runs until Stop.
+func (u *UA) keepalive() {
+	defer u.wg.Done()
+	for {
+		interval := 30 * time.Second
+		if !u.reachable.Load() {
+			interval = 5 * time.Second
+		}
+		select {
+		case <-u.ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+		u.ping()
+	}
+}
+
+// ping sends one OPTIONS to the SIP Server: any response means it is up.
+func (u *UA) ping() {
+	t := u.tr.Load()
+	uri, err := u.serverURI("")
+	if t == nil || err != nil {
+		return
+	}
+	uri.User = ""
+	req := sip.NewRequest(sip.OPTIONS, uri)
+	req.SetTransport(t.network)
+	ctx, cancel := context.WithTimeout(u.ctx, 5*time.Second)
+	defer cancel()
+	_, err = t.cli.Do(ctx, req)
+	if u.ctx.Err() != nil {
+		return
+	}
+	u.setReachable(err == nil, err)
+}
+
+// handle installs the request handlers of a transport.
+func (u *UA) handle(t *transport) {
+	t.srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) { u.onInvite(t, req, tx) })
+	t.srv.OnAck(u.onAck)
+	t.srv.OnBye(u.onBye)
+	t.srv.OnInfo(u.onInfo)
+	t.srv.OnNotify(u.onNotify)
+	t.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, INFO, NOTIFY, OPTIONS"))
+		tx.Respond(res)
+	})
+}
+
+func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string) {
+	if err := tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil)); err != nil {
+		_ = err // the transaction is gone; nothing to do
+	}
+}
+
+// dialog returns the dialog of a request by its Call-ID.
+func (u *UA) dialog(req *sip.Request) *Dialog {
+	cid := req.CallID()
+	if cid == nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.dialogs[cid.Value()]
+}
+
+func (u *UA) addDialog(d *Dialog) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.dialogs[d.callID] = d
+}
+
+func (u *UA) removeDialog(d *Dialog) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.dialogs[d.callID] == d {
+		delete(u.dialogs, d.callID)
+	}
+}
+
+// Dialogs returns the number of dialogs.
+func (u *UA) Dialogs() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.dialogs)
+}
