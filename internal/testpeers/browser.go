@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,7 +61,8 @@ type Browser struct {
 	// chromedp ties the browser's lifetime to it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	output *syncBuffer // Chromium's stdout and stderr, chromedp's log
+	output *syncBuffer  // Chromium's stdout and stderr, chromedp's log
+	tabs   atomic.Int32 // tabs opened, to name them in failure output
 }
 
 // StartBrowser starts headless Chromium (/usr/lib/chromium/chromium) through
@@ -90,7 +92,7 @@ func StartBrowser(t testing.TB) *Browser {
 	// The first Run starts the browser and owns it: its context must
 	// have no deadline, so a timer cancels a start that hangs.
 	timer := time.AfterFunc(browserStartTimeout, cancel)
-	_, err := chromedp.Run(ctx, chromedp.Navigate("about:blank"))
+	err := chromedp.Do(ctx)
 	timer.Stop()
 	if err != nil {
 		b.cancel()
@@ -99,7 +101,7 @@ func StartBrowser(t testing.TB) *Browser {
 	t.Cleanup(func() {
 		b.cancel()
 		if t.Failed() {
-			t.Logf("--- chromium output ---\n%s", out.tail(maxLogPrint))
+			t.Logf("--- chromium output (without D-Bus errors) ---\n%s", withoutDBus(out.tail(maxLogPrint)))
 		}
 	})
 	return b
@@ -112,6 +114,7 @@ type tabKey struct{}
 // listener runs on chromedp's reading goroutine, so it only appends under
 // the mutex.
 type tabLog struct {
+	name       string // tab1, tab2, ...
 	mu         sync.Mutex
 	console    []string
 	exceptions []string
@@ -168,9 +171,10 @@ func remoteObjectText(o *runtime.RemoteObject) string {
 // screenshot is saved (see [Screenshot]) before the tab closes.
 func (b *Browser) NewTab(t testing.TB) context.Context {
 	t.Helper()
-	l := &tabLog{}
+	l := &tabLog{name: fmt.Sprintf("tab%d", b.tabs.Add(1))}
 	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext(), chromedp.WithListener(l.listen))
-	if _, err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
+	// The first Run creates the target (on about:blank).
+	if err := chromedp.Do(ctx); err != nil {
 		cancel()
 		t.Fatalf("NewTab: %v", err)
 	}
@@ -183,11 +187,11 @@ func (b *Browser) NewTab(t testing.TB) context.Context {
 		l.mu.Lock()
 		console := strings.Join(l.console, "\n")
 		l.mu.Unlock()
-		t.Logf("--- console of tab %p ---\n%s", l, console)
+		t.Logf("--- console of %s ---\n%s", l.name, console)
 		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
 		defer scancel()
-		if path, err := screenshot(sctx, t, fmt.Sprintf("failure-tab-%p", l)); err == nil {
-			t.Logf("screenshot of tab %p: %s", l, path)
+		if path, err := screenshot(sctx, t, "failure-"+l.name); err == nil {
+			t.Logf("screenshot of %s: %s", l.name, path)
 		}
 	})
 	return ctx
@@ -259,6 +263,18 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // safeName turns a test or artefact name into a file name.
 func safeName(s string) string {
 	return strings.Trim(unsafeChars.ReplaceAllString(s, "_"), "_")
+}
+
+// withoutDBus drops the lines of Chromium's complaints about the missing
+// D-Bus, which fill its output on these machines and say nothing about a test.
+func withoutDBus(out string) string {
+	var b strings.Builder
+	for line := range strings.Lines(out) {
+		if !strings.Contains(line, ":ERROR:dbus/") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // syncBuffer is a goroutine-safe buffer for a process's output.

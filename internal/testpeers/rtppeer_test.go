@@ -49,6 +49,7 @@ func TestRTPPeerEchoAndDigits(t *testing.T) {
 			if err := sender.WaitDigits(ctx, digits); err != nil {
 				t.Error(err)
 			}
+			sender.Close() // freeze the stream for the checks below
 			s := sender.Stats()
 			if s.MaxSeqGap != 0 {
 				t.Errorf("MaxSeqGap = %d, want 0", s.MaxSeqGap)
@@ -59,11 +60,15 @@ func TestRTPPeerEchoAndDigits(t *testing.T) {
 			if s.PayloadTypes[101] == 0 || s.Sent < s.Packets {
 				t.Errorf("stats %+v: want echoed events and no more received than sent", s)
 			}
-			if e := echo.Stats(); e.Echoed != e.Packets || e.Source != sender.Addr() {
-				t.Errorf("echo stats %+v: want every packet echoed, source %v", e, sender.Addr())
+			e, err := echo.WaitFor(ctx, func(e testpeers.RTPStats) bool { return e.Echoed == e.Packets })
+			if err != nil || e.Source != sender.Addr() {
+				t.Errorf("echo stats %+v (%v): want every packet echoed, source %v", e, err, sender.Addr())
 			}
 			if err := sender.SendDigits(ctx, "x"); err == nil {
 				t.Error("SendDigits(x) = nil, want an error")
+			}
+			if err := sender.SendDigits(ctx, "1"); err == nil {
+				t.Error("SendDigits after Close = nil, want an error")
 			}
 		})
 	}
