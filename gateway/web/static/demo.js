@@ -281,7 +281,6 @@
     if (client) {
       client.disconnect();
       client = null;
-      logEvent('Unregistered');
     }
     session = null;
     render();

@@ -45,8 +45,8 @@
     }
   }
 
-  function cancelled() {
-    return new ClientError(ErrorCode.CANCELLED, 'the call was closed');
+  function cancelled(what) {
+    return new ClientError(ErrorCode.CANCELLED, what || 'the call was closed');
   }
 
   // A promise the library returns may be ignored by grtc-style code that
@@ -792,7 +792,7 @@
           : await this._fetch('POST', '/sign_in', id + ':' + password, { signal: ctrl.signal });
         text = await res.text();
       } catch (err) {
-        if (this._signIn !== ctrl) throw cancelled();
+        if (this._signIn !== ctrl) throw cancelled('the sign-in was cancelled');
         this._signIn = null;
         log.warn('sign-in failed:', err && err.message);
         return this._signInFailed(0, '', null);
@@ -800,7 +800,7 @@
       if (this._signIn !== ctrl) {
         // disconnect() was called meanwhile: do not leave a session behind.
         if (res.status === 200) this._signOut(text);
-        throw cancelled();
+        throw cancelled('the sign-in was cancelled');
       }
       this._signIn = null;
       if (res.status !== 200) {
