@@ -401,6 +401,11 @@ func (c *call) sipEvents() sipua.Events {
 			c.deliver([]byte("BYE"))
 			c.finish("hung up by the far end", false)
 		},
+		// A re-INVITE from the far end (it holds or resumes the call, or
+		// moves its media) is answered on the SIP side alone. EVENT-HOLD
+		// and EVENT-TALK are remote call control (NOTIFY below): the
+		// library answers EVENT-HOLD by holding the call itself, which
+		// would stop the far end's music on hold.
 		Reinvite: func(sdp []byte) ([]byte, error) {
 			answer, dir, err := c.m.SIPReoffer(sdp)
 			if err != nil {
@@ -412,11 +417,7 @@ func (c *call) sipEvents() sipua.Events {
 			c.remoteHeld = held
 			c.mu.Unlock()
 			if changed {
-				if held {
-					c.deliver([]byte("EVENT-HOLD"))
-				} else {
-					c.deliver([]byte("EVENT-TALK"))
-				}
+				c.log.Debug("far end changed direction", "direction", dir)
 			}
 			return answer, nil
 		},

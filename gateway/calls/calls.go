@@ -77,16 +77,23 @@ func (e *Engine) Calls() int {
 }
 
 // Close waits (until ctx is done) for the work started for sessions and
-// calls to finish, then cancels what is left.
+// calls to finish (BYE, CANCEL, unregister), then cancels what is left and
+// gives it a moment to notice. A SIP transaction that does not notice (a
+// CANCEL waits for its answer) is left behind: the process is ending.
 func (e *Engine) Close(ctx context.Context) {
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		return
 	case <-ctx.Done():
 	}
 	e.cancel()
-	<-done
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		e.log.Warn("calls still ending when the gateway stops")
+	}
 }
 
 // go runs f as tracked background work.

@@ -55,6 +55,11 @@ type Call struct {
 	local     localSDP
 	sdes      *sdesSession
 	offerPTs  map[string]uint8 // "encoding/clock" → payload type in the browser's offer
+	// browserDir is the direction of the browser's last offer. pion stops a
+	// transceiver for good when an offer makes it inactive, so pion always
+	// sees sendrecv and the hold lives in the SDP text exchanged with the
+	// browser (and in the re-INVITE towards SIP).
+	browserDir Direction
 	held      bool             // either side put the call on hold: no media timeout
 	answered  time.Time
 	ended     bool
@@ -184,7 +189,17 @@ func (c *Call) BrowserAnswer(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("browser answer: %w", err)
 	}
-	return c.setLocalAndGather(ctx, answer)
+	sdp, err := c.setLocalAndGather(ctx, answer)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	dir := c.browserDir
+	c.mu.Unlock()
+	if dir != "" && dir != SendRecv {
+		sdp = setDirection(sdp, dir.Answer())
+	}
+	return sdp, nil
 }
 
 // ---- SIP offers (incoming calls with SDP) ----
@@ -391,10 +406,14 @@ func (c *Call) SetBrowserReoffer(sdp string) (Direction, error) {
 	if len(sdp) > maxSDP {
 		return "", fmt.Errorf("offer SDP of %d bytes is too large", len(sdp))
 	}
-	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: normaliseBrowserSDP(sdp)}); err != nil {
+	dir := sdpDirection(sdp)
+	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: setDirection(normaliseBrowserSDP(sdp), SendRecv)}); err != nil {
 		return "", fmt.Errorf("browser re-offer: %w", err)
 	}
-	return sdpDirection(sdp), nil
+	c.mu.Lock()
+	c.browserDir = dir
+	c.mu.Unlock()
+	return dir, nil
 }
 
 // SetSIPReofferAnswer applies the answer to a re-INVITE the gateway sent.
@@ -925,6 +944,27 @@ func browserPayloadTypes(sdp string) map[string]uint8 {
 		}
 	}
 	return out
+}
+
+// setDirection replaces the direction attributes of sdp's media sections
+// with d (RFC 3264 section 5.1).
+func setDirection(sdp string, d Direction) string {
+	lines := strings.Split(sdp, "\n")
+	inMedia := false
+	for i, l := range lines {
+		trimmed := strings.TrimRight(l, "\r")
+		if strings.HasPrefix(trimmed, "m=") {
+			inMedia = true
+			continue
+		}
+		if !inMedia || !strings.HasPrefix(trimmed, "a=") {
+			continue
+		}
+		if v := Direction(trimmed[2:]); v == SendRecv || v == SendOnly || v == RecvOnly || v == Inactive {
+			lines[i] = "a=" + string(d) + l[len(trimmed):]
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // sdpDirection returns the direction of the first media stream of sdp.

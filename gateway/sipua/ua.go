@@ -285,7 +285,14 @@ func (u *UA) newTransport(o options.SIP) (*transport, error) {
 		ua.Close()
 		return nil, err
 	}
-	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(slogger), sipgo.WithClientHostname(advertise))
+	addr := net.JoinHostPort(local.String(), strconv.Itoa(o.Port))
+	cliOpts := []sipgo.ClientOption{sipgo.WithClientLogger(slogger), sipgo.WithClientHostname(advertise), sipgo.WithClientPort(o.Port)}
+	if !local.IsUnspecified() && o.Transport == "udp" {
+		// Requests leave from the SIP port itself, so the SIP Server sees
+		// one address for everything the gateway sends and receives.
+		cliOpts = append(cliOpts, sipgo.WithClientConnectionAddr(addr))
+	}
+	cli, err := sipgo.NewClient(ua, cliOpts...)
 	if err != nil {
 		ua.Close()
 		return nil, err
@@ -294,7 +301,6 @@ func (u *UA) newTransport(o options.SIP) (*transport, error) {
 	t.dialogUA = &sipgo.DialogUA{Client: cli, ContactHDR: t.contact("")}
 	u.handle(t)
 
-	addr := net.JoinHostPort(local.String(), strconv.Itoa(o.Port))
 	closer, serve, err := listen(o.Transport, addr, serverTLS, srv)
 	if err != nil {
 		ua.Close()

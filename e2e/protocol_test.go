@@ -1,0 +1,281 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"webrtcgw/internal/testpeers"
+)
+
+// sipSide is Kamailio with DNs 7001-7003 and numbers routed to sipp.
+type sipSide struct {
+	k        *testpeers.Kamailio
+	sippPort int
+}
+
+func startSIPSide(t *testing.T, cfg testpeers.KamailioConfig) *sipSide {
+	t.Helper()
+	s := &sipSide{sippPort: testpeers.FreePort(t, "udp")}
+	if cfg.Users == nil {
+		cfg.Users = map[string]string{"7001": "secret1", "7002": "secret2", "7003": "secret3"}
+	}
+	if cfg.Routes == nil {
+		cfg.Routes = map[string]string{}
+	}
+	for _, n := range []string{"5000", "5001", "5002", "5003"} {
+		cfg.Routes[n] = fmt.Sprintf("sip:127.0.0.1:%d", s.sippPort)
+	}
+	s.k = testpeers.StartKamailio(t, cfg)
+	return s
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestSignInProtocol covers sign-in, failed logins and bans, sign-out and
+// session expiry at the protocol level, against Kamailio's registrar.
+func TestSignInProtocol(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
+
+	c := g.mustSignIn("7001", "secret1")
+	if strings.ContainsAny(c.ssid, "=&?/+ ") || len(c.ssid) < 32 {
+		t.Errorf("session id %q is not an unguessable URL-safe token", c.ssid)
+	}
+	g.waitLog(`signed in: name=7001`)
+	// Anonymous sessions do not register.
+	anon := g.mustSignIn("anon1234", "")
+	anon.signOut()
+
+	// Sign-out ends the session (and unregisters).
+	c.signOut()
+	if status, _, _ := c.wait(); status != 404 {
+		t.Errorf("/wait after sign-out = %d, want 404", status)
+	}
+	g.waitLog(`signed out: name=7001`)
+
+	// A DN signed in twice moves to the newer session.
+	c1 := g.mustSignIn("7003", "secret3")
+	c2 := g.mustSignIn("7003", "secret3")
+	if status, _, _ := c1.wait(); status != 404 {
+		t.Errorf("older session of a DN signed in again: /wait = %d, want 404", status)
+	}
+	if status, _, _ := c2.wait(); status != 200 {
+		t.Errorf("newer session: /wait = %d, want 200", status)
+	}
+
+	// Wrong password (last: the ban refuses this address): 403, a fixed-format failure line; the third bans.
+	for i := 1; i <= 3; i++ {
+		if _, status, body := g.signIn("7002", "wrong"); status != 403 || !strings.Contains(body, "wrong DN or password") {
+			t.Fatalf("wrong password #%d: %d %q, want 403", i, status, body)
+		}
+	}
+	g.waitLog(`login failed: client_ip=127.0.0.1 user=7002 reason="registration refused: wrong DN or password"`)
+	if _, status, body := g.signIn("7002", "secret2"); status != 429 || !strings.Contains(body, "too many failed logins") {
+		t.Fatalf("right password while banned: %d %q, want 429", status, body)
+	}
+
+}
+
+// TestOutgoingCallProtocol: a pion browser calls 5000, which Kamailio routes
+// to sipp (uas_call.xml): media both ways, DTMF, hold and resume
+// re-INVITEs with the right directions, INFO, stats, hang-up.
+func TestOutgoingCallProtocol(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{AuthInvites: true})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
+	far := testpeers.StartRTPPeer(t, testpeers.RTPPeerConfig{Echo: true, TelephoneEvents: []uint8{101}})
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uas_call.xml", Port: sip.sippPort, MediaPort: far.Port()})
+	ctx := ctxTimeout(t, 60*time.Second)
+
+	c := g.mustSignIn("7001", "secret1")
+	b := newPionBrowser(t)
+	c.mustSend("5000", b.offer(webrtc.RTPTransceiverDirectionSendrecv))
+	peer, answer := c.expect(ctx, "RSMP {")
+	if peer != "5000" {
+		t.Errorf("ANSWER Pragma = %q, want 5000", peer)
+	}
+	b.applyAnswer(answer)
+	c.mustSend("5000", `RSMP {"messageType":"OK","offererSessionId":102,"answererSessionId":1,"seq":1}`)
+
+	// Audio both ways: the far end echoes what the browser sends.
+	b.waitReceived(ctx, 100)
+	if _, err := far.WaitFor(ctx, func(s testpeers.RTPStats) bool { return s.PayloadTypes[0] > 100 }); err != nil {
+		t.Fatalf("far end: %v", err)
+	}
+	b.sendDigits("159")
+	if err := far.WaitDigits(ctx, "159"); err != nil {
+		t.Fatalf("DTMF at the far end: got %q: %v", far.Digits(), err)
+	}
+
+	// Hold: a new OFFER with a=inactive → re-INVITE a=inactive.
+	c.mustSend("5000", b.offer(webrtc.RTPTransceiverDirectionInactive))
+	_, ans := c.expect(ctx, "RSMP {")
+	if !strings.Contains(ans, "a=inactive") {
+		t.Errorf("hold ANSWER is not inactive: %.300q", ans)
+	}
+	// pion, standing in for the browser, stops a transceiver for good once
+	// it is inactive (Chromium does not: the browser tests cover a real
+	// hold), so it keeps its media running through the hold.
+	b.applyAnswer(strings.ReplaceAll(ans, "a=inactive", "a=sendrecv"))
+	c.mustSend("5000", b.offer(webrtc.RTPTransceiverDirectionSendrecv))
+	_, ans = c.expect(ctx, "RSMP {")
+	b.applyAnswer(ans)
+	b.waitReceived(ctx, 25) // media after resume
+
+	c.mustSend("5000", "INFO-MAP key1=value1&key2=value%202")
+	c.mustSend("5000", "GET-STATS")
+	_, stats := c.expect(ctx, "PUT-STATS ")
+	var st struct {
+		Audio struct {
+			Codec string                       `json:"codec"`
+			RX    struct{ Packets, Bytes int } `json:"rx"`
+			TX    struct{ Packets, Bytes int } `json:"tx"`
+		} `json:"audio"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(stats, "PUT-STATS ")), &st); err != nil || st.Audio.Codec != "PCMU" || st.Audio.RX.Packets < 100 || st.Audio.TX.Packets < 100 {
+		t.Errorf("PUT-STATS = %s (%v)", stats, err)
+	}
+	c.mustSend("5000", "BYE")
+	if err := sipp.Wait(ctx); err != nil {
+		t.Fatalf("sipp (uas_call.xml checks hold, resume and BYE): %v\n%s", err, sipp.Messages())
+	}
+	g.waitLog("call ended")
+}
+
+// TestIncomingCallProtocol: sipp calls 7001 through Kamailio; the browser
+// gets the offer, answers, media flows both ways, the caller hangs up.
+func TestIncomingCallProtocol(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
+	far := testpeers.StartRTPPeer(t, testpeers.RTPPeerConfig{Send: testpeers.PCMU, TelephoneEvents: []uint8{101}})
+	ctx := ctxTimeout(t, 60*time.Second)
+
+	c := g.mustSignIn("7001", "secret1")
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uac_call.xml", Remote: sip.k.Addr(), Service: "7001",
+		MediaPort: far.Port(), Keys: map[string]string{"hold_ms": "4000", "from_user": "agent42"}})
+	b := newPionBrowser(t)
+	peer, offer := c.expect(ctx, "SDP ")
+	if peer != "agent42" {
+		t.Errorf("incoming call Pragma = %q, want the caller agent42", peer)
+	}
+	c.mustSend(peer, b.answer(offer))
+	b.waitReceived(ctx, 50) // the caller's tone reaches the browser
+	if _, err := far.WaitFor(ctx, func(s testpeers.RTPStats) bool { return s.Packets > 50 }); err != nil {
+		t.Fatalf("caller's side got no media from the browser: %v", err)
+	}
+	_, bye := c.expect(ctx, "BYE")
+	if bye != "BYE" {
+		t.Errorf("far-end hang-up = %q", bye)
+	}
+	if err := sipp.Wait(ctx); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, sipp.Messages())
+	}
+}
+
+// TestIncomingRejected: the browser rejects (BYE before answering): 486.
+func TestIncomingRejected(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
+	ctx := ctxTimeout(t, 30*time.Second)
+	c := g.mustSignIn("7001", "secret1")
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uac_call.xml", Remote: sip.k.Addr(), Service: "7001", MediaPort: 40000})
+	peer, _ := c.expect(ctx, "SDP ")
+	c.mustSend(peer, "BYE")
+	if err := sipp.Wait(ctx); err == nil || !strings.Contains(sipp.Messages(), "486 Busy Here") {
+		t.Errorf("sipp: %v; want the INVITE rejected with 486", err)
+	}
+}
+
+// TestCallFailures: busy far end, a cancelled ringing call, bad input.
+func TestCallFailures(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
+	ctx := ctxTimeout(t, 60*time.Second)
+	c := g.mustSignIn("7001", "secret1")
+
+	t.Run("busy", func(t *testing.T) {
+		sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uas_busy.xml", Port: sip.sippPort})
+		b := newPionBrowser(t)
+		c.mustSend("5001", b.offer(webrtc.RTPTransceiverDirectionSendrecv))
+		_, msg := c.expect(ctx, "RSMP ERROR")
+		if !strings.Contains(msg, `"errorType":"CALL_FAILED"`) || !strings.Contains(msg, `"status":486`) {
+			t.Errorf("error message = %q", msg)
+		}
+		c.expect(ctx, "BYE")
+		if err := sipp.Wait(ctx); err != nil {
+			t.Errorf("sipp: %v", err)
+		}
+	})
+	t.Run("cancel while ringing", func(t *testing.T) {
+		sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uas_ring.xml", Port: sip.sippPort})
+		b := newPionBrowser(t)
+		c.mustSend("5002", b.offer(webrtc.RTPTransceiverDirectionSendrecv))
+		// CANCEL needs a provisional response first (RFC 3261 section 9.1).
+		for !strings.Contains(sipp.Messages(), "SIP/2.0 180 Ringing") {
+			if ctx.Err() != nil {
+				t.Fatal("sipp never rang")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		c.mustSend("5002", "BYE")
+		if err := sipp.Wait(ctx); err != nil {
+			t.Errorf("sipp (uas_ring.xml expects CANCEL): %v\n%s", err, sipp.Messages())
+		}
+	})
+	t.Run("bad input", func(t *testing.T) {
+		b := newPionBrowser(t)
+		offer := b.offer(webrtc.RTPTransceiverDirectionSendrecv)
+		for _, tc := range []struct {
+			to, body string
+			status   int
+			msg      string
+		}{
+			{"50<01>;x", offer, 400, "not allowed"},
+			{"5000\r\nVia: x", offer, 400, "malformed to"},
+			{"5000", "HELLO", 400, "unknown message"},
+			{"5000", `RSMP {"messageType":"OFFER"}`, 400, "without SDP"},
+			{"5000", `RSMP {"messageType":`, 400, "malformed ROAP"},
+			{"5000", `RSMP {"messageType":"OFFER","sdp":"v=0\r\nm=video 9 RTP/SAVPF 96\r\n"}`, 400, "offer"},
+			{"5000", strings.Replace(offer, "OFFER", "ANSWER", 1), 409, "no call"},
+			{"5000", "INFO-MAP a=b", 409, "no call"},
+			{"5000", "RSMP " + strings.Repeat(" ", 70<<10) + "{}", 413, "too large"},
+		} {
+			status, body := c.send(tc.to, tc.body)
+			if status != tc.status || !strings.Contains(body, tc.msg) {
+				t.Errorf("message %.30q to %.20q = %d %q, want %d %q", tc.body, tc.to, status, body, tc.status, tc.msg)
+			}
+		}
+	})
+}
+
+// TestBrowserToBrowser: two DNs signed in to the gateway call each other
+// through Kamailio (browser ↔ gateway ↔ SIP ↔ gateway ↔ browser).
+func TestBrowserToBrowser(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
+	ctx := ctxTimeout(t, 60*time.Second)
+	alice, bob := g.mustSignIn("7001", "secret1"), g.mustSignIn("7002", "secret2")
+	ba, bb := newPionBrowser(t), newPionBrowser(t)
+
+	alice.mustSend("7002", ba.offer(webrtc.RTPTransceiverDirectionSendrecv))
+	peer, offer := bob.expect(ctx, "SDP ")
+	if peer != "7001" {
+		t.Errorf("bob sees the call from %q, want 7001", peer)
+	}
+	bob.mustSend(peer, bb.answer(offer))
+	_, answer := alice.expect(ctx, "RSMP {")
+	ba.applyAnswer(answer)
+	ba.waitReceived(ctx, 50)
+	bb.waitReceived(ctx, 50)
+	alice.mustSend("7002", "BYE")
+	bob.expect(ctx, "BYE")
+}
