@@ -27,6 +27,7 @@ type Dialog struct {
 	u      *UA
 	t      *transport
 	callID string
+	key    string // Call-ID and our tag: a call the SIP Server routes back to this gateway has one Call-ID for both dialogs
 	client *sipgo.DialogClientSession
 	server *sipgo.DialogServerSession
 
@@ -130,6 +131,7 @@ func (u *UA) Invite(ctx context.Context, r InviteRequest) (*Dialog, []byte, erro
 		return nil, nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
 	d := &Dialog{u: u, t: t, callID: req.CallID().Value(), client: sess, ackCh: make(chan struct{})}
+	d.key = dialogKey(d.callID, from.Params)
 	close(d.ackCh)
 	// Registered before the answer: a BYE or NOTIFY may race the 2xx.
 	u.addDialog(d)
@@ -252,6 +254,7 @@ func (u *UA) onInvite(t *transport, req *sip.Request, tx sip.ServerTransaction) 
 		return
 	}
 	d := &Dialog{u: u, t: t, callID: req.CallID().Value(), server: session, ackCh: make(chan struct{})}
+	d.key = dialogKey(d.callID, session.InviteRequest.To().Params)
 	u.addDialog(d)
 	inc := &Incoming{DN: dn, Caller: callerOf(req), SDP: req.Body(), AutoAnswer: autoAnswer(req),
 		u: u, d: d, session: session, decided: make(chan struct{})}

@@ -70,7 +70,7 @@ type UA struct {
 
 	mu      sync.Mutex
 	regs    map[string]*Registration // by DN
-	dialogs map[string]*Dialog       // by Call-ID
+	dialogs map[string]*Dialog       // by dialogKey
 
 	reachable atomic.Bool
 	ctx       context.Context // background work; cancelled by Stop
@@ -313,6 +313,12 @@ func (u *UA) newTransport(o options.SIP) (*transport, error) {
 			u.log.Debug("SIP transport stopped", "address", addr, "error", err)
 		}
 	}()
+	if rc, ok := closer.(*readyConn); ok {
+		select {
+		case <-rc.ready:
+		case <-t.done:
+		}
+	}
 	u.log.Info("SIP transport listening", "transport", o.Transport, "address", addr, "advertised", advertise)
 	return t, nil
 }
@@ -325,7 +331,8 @@ func listen(network, addr string, serverTLS *tls.Config, srv *sipgo.Server) (io.
 		if err != nil {
 			return nil, nil, err
 		}
-		return conn, func() error { return srv.ServeUDP(conn) }, nil
+		rc := &readyConn{PacketConn: conn, ready: make(chan struct{})}
+		return rc, func() error { return srv.ServeUDP(rc) }, nil
 	case "tcp":
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -341,6 +348,20 @@ func listen(network, addr string, serverTLS *tls.Config, srv *sipgo.Server) (io.
 		return tln, func() error { return srv.ServeTLS(tln) }, nil
 	}
 	return nil, nil, fmt.Errorf("unknown transport %q", network)
+}
+
+// readyConn tells when sipgo has taken the UDP socket into its connection
+// pool: it does so before its first read. Requests sent before that would
+// make sipgo bind a second socket on the same address.
+type readyConn struct {
+	net.PacketConn
+	once  sync.Once
+	ready chan struct{}
+}
+
+func (c *readyConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.once.Do(func() { close(c.ready) })
+	return c.PacketConn.ReadFrom(b)
 }
 
 // contact is the Contact header for user on this transport.
@@ -495,28 +516,39 @@ func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 	}
 }
 
-// dialog returns the dialog of a request by its Call-ID.
+// dialogKey identifies a dialog by its Call-ID and the gateway's own tag
+// (RFC 3261 section 12: a dialog is Call-ID, local and remote tag; the local
+// tag tells apart the two dialogs of a call that leaves the gateway and comes
+// back to it through the SIP Server).
+func dialogKey(callID string, localParams sip.HeaderParams) string {
+	tag, _ := localParams.Get("tag")
+	return callID + "|" + tag
+}
+
+// dialog returns the dialog of an incoming in-dialog request: ours is the
+// To tag.
 func (u *UA) dialog(req *sip.Request) *Dialog {
-	cid := req.CallID()
-	if cid == nil {
+	cid, to := req.CallID(), req.To()
+	if cid == nil || to == nil {
 		return nil
 	}
+	key := dialogKey(cid.Value(), to.Params)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.dialogs[cid.Value()]
+	return u.dialogs[key]
 }
 
 func (u *UA) addDialog(d *Dialog) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.dialogs[d.callID] = d
+	u.dialogs[d.key] = d
 }
 
 func (u *UA) removeDialog(d *Dialog) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.dialogs[d.callID] == d {
-		delete(u.dialogs, d.callID)
+	if u.dialogs[d.key] == d {
+		delete(u.dialogs, d.key)
 	}
 }
 
