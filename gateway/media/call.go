@@ -60,9 +60,9 @@ type Call struct {
 	// sees sendrecv and the hold lives in the SDP text exchanged with the
 	// browser (and in the re-INVITE towards SIP).
 	browserDir Direction
-	held      bool             // either side put the call on hold: no media timeout
-	answered  time.Time
-	ended     bool
+	held       bool // either side put the call on hold: no media timeout
+	answered   time.Time
+	ended      bool
 
 	stats callStats
 }
