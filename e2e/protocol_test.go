@@ -279,3 +279,78 @@ func TestBrowserToBrowser(t *testing.T) {
 	alice.mustSend("7002", "BYE")
 	bob.expect(ctx, "BYE")
 }
+
+// TestIncomingWithoutSDP: an INVITE without SDP reaches the browser as
+// "INVITE"; the browser's OFFER goes to the caller in the 200 OK and the
+// caller's answer comes back in the ACK.
+func TestIncomingWithoutSDP(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
+	far := testpeers.StartRTPPeer(t, testpeers.RTPPeerConfig{Send: testpeers.PCMU})
+	ctx := ctxTimeout(t, 60*time.Second)
+	c := g.mustSignIn("7001", "secret1")
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "testdata/uac_nosdp.xml", Remote: sip.k.Addr(), Service: "7001",
+		Keys: map[string]string{"rtp_port": fmt.Sprint(far.Port()), "rtp_ip": "127.0.0.1", "hold_ms": "4000", "from_user": "nosdp"}})
+	peer, msg := c.expect(ctx, "INVITE")
+	if peer != "nosdp" || msg != "INVITE" {
+		t.Fatalf("got %q from %q, want INVITE from nosdp", msg, peer)
+	}
+	b := newPionBrowser(t)
+	c.mustSend(peer, b.offer(webrtc.RTPTransceiverDirectionSendrecv))
+	_, answer := c.expect(ctx, "RSMP {")
+	b.applyAnswer(answer)
+	b.waitReceived(ctx, 50)
+	if _, err := far.WaitFor(ctx, func(s testpeers.RTPStats) bool { return s.PayloadTypes[0] > 50 }); err != nil {
+		t.Fatalf("caller got no PCMU: %v", err)
+	}
+	c.expect(ctx, "BYE")
+	if err := sipp.Wait(ctx); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, sipp.Messages())
+	}
+}
+
+// TestFarEndHoldAndInfo: the caller (uac_hold_resume.xml) holds and resumes
+// with re-INVITEs, which the gateway answers on the SIP side with the right
+// directions (sipp checks them), then sends an INFO that reaches the browser
+// as INFO-PEER, and hangs up.
+func TestFarEndHoldAndInfo(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
+	far := testpeers.StartRTPPeer(t, testpeers.RTPPeerConfig{Send: testpeers.PCMU})
+	ctx := ctxTimeout(t, 60*time.Second)
+	c := g.mustSignIn("7001", "secret1")
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uac_hold_resume.xml", Remote: sip.k.Addr(), Service: "7001",
+		MediaPort: far.Port(), Keys: map[string]string{"hold_ms": "1500", "hold_dir": "inactive"}})
+	b := newPionBrowser(t)
+	peer, offer := c.expect(ctx, "SDP ")
+	c.mustSend(peer, b.answer(offer))
+	_, info := c.expect(ctx, "INFO-PEER ")
+	if len(info) <= len("INFO-PEER ") {
+		t.Errorf("INFO-PEER without data: %q", info)
+	}
+	c.expect(ctx, "BYE")
+	if err := sipp.Wait(ctx); err != nil {
+		t.Fatalf("sipp (checks the hold and resume answers): %v\n%s", err, sipp.Messages())
+	}
+	g.waitLog("far end changed direction")
+}
+
+// TestInviteTimeout: an unanswered call is cancelled after invite-timeout
+// and the browser told why.
+func TestInviteTimeout(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr(), Options: map[string]string{"sip/invite-timeout": "5"}})
+	ctx := ctxTimeout(t, 60*time.Second)
+	c := g.mustSignIn("7001", "secret1")
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uas_ring.xml", Port: sip.sippPort})
+	b := newPionBrowser(t)
+	c.mustSend("5003", b.offer(webrtc.RTPTransceiverDirectionSendrecv))
+	_, msg := c.expect(ctx, "RSMP ERROR")
+	if !strings.Contains(msg, `"status":408`) {
+		t.Errorf("error = %q, want status 408 (no answer)", msg)
+	}
+	c.expect(ctx, "BYE")
+	if err := sipp.Wait(ctx); err != nil {
+		t.Errorf("sipp (expects the CANCEL): %v\n%s", err, sipp.Messages())
+	}
+}
