@@ -1,7 +1,9 @@
 package media
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
@@ -169,6 +172,7 @@ func (b *browser) offer(t *testing.T) string {
 // sipPeer is the SIP side's RTP endpoint: it records what it receives and
 // can send.
 type sipPeer struct {
+	raw   chan []byte // when set, every datagram is copied here
 	conn  *net.UDPConn
 	mu    sync.Mutex
 	pts   map[uint8]int
@@ -190,6 +194,16 @@ func newSIPPeer(t *testing.T) *sipPeer {
 			n, from, err := conn.ReadFromUDPAddrPort(buf)
 			if err != nil {
 				return
+			}
+			p.mu.Lock()
+			raw := p.raw
+			p.mu.Unlock()
+			if raw != nil {
+				select {
+				case raw <- append([]byte(nil), buf[:n]...):
+				default:
+				}
+				continue
 			}
 			var pkt rtp.Packet
 			if pkt.Unmarshal(buf[:n]) != nil {
@@ -446,4 +460,89 @@ func codecNames(cs []Codec) string {
 		names = append(names, c.Name)
 	}
 	return strings.Join(names, ",")
+}
+
+// TestSDES: with sip/srtp = sdes the SIP leg is SRTP keyed in SDP
+// (RFC 4568): the gateway offers RTP/SAVP with its key, takes the far end's
+// key from the answer, and both directions are encrypted on the wire.
+func TestSDES(t *testing.T) {
+	e := newEngine(t, nil, nil)
+	b := newBrowser(t)
+	b.addTrack(t)
+	peer := newSIPPeer(t)
+	c, err := e.NewCall(CallConfig{ID: "s1", Log: hclog.NewNullLogger(), SIPAddr: netip.MustParseAddr("127.0.0.1"), SDES: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.End("test over")
+	common, err := c.SetBrowserOffer(b.offer(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer := string(c.SIPOffer(common))
+	if !strings.Contains(offer, " RTP/SAVP ") || !strings.Contains(offer, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") {
+		t.Fatalf("SDES offer = %s", offer)
+	}
+	r, err := parseRemoteSDP([]byte(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwKey, _ := base64.StdEncoding.DecodeString(r.crypto[0].key)
+	peerKey := make([]byte, 30)
+	for i := range peerKey {
+		peerKey[i] = byte(i + 1)
+	}
+	answer := fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:%s\r\n",
+		peer.port(), base64.StdEncoding.EncodeToString(peerKey))
+	if err := c.SetSIPAnswer([]byte(answer)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ans, err := c.BrowserAnswer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "connected", func() bool { return b.pc.ConnectionState() == webrtc.PeerConnectionStateConnected })
+
+	// Browser → SIP: what the peer gets is SRTP under the gateway's key.
+	raw := make(chan []byte, 64)
+	peer.mu.Lock()
+	peer.raw = raw
+	peer.mu.Unlock()
+	sendFromBrowser(t, b, 0, 5)
+	dec, err := srtp.CreateContext(gwKey[:16], gwKey[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case pkt := <-raw:
+		if _, err := dec.DecryptRTP(nil, pkt, nil); err != nil {
+			t.Fatalf("the SIP side cannot decrypt with the gateway's SDES key: %v", err)
+		}
+		if bytes.Count(pkt[12:], []byte{0}) > len(pkt)/2 {
+			t.Error("the packet on the wire looks like clear text")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing reached the SIP side")
+	}
+	// SIP → browser: SRTP under the peer's key is decrypted and relayed.
+	enc, err := srtp.CreateContext(peerKey[:16], peerKey[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := b.received.Load()
+	for i := 0; i < 10; i++ {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(100 + i), Timestamp: uint32(i * 160), SSRC: 0x7777}, Payload: make([]byte, 160)}
+		plain, _ := p.Marshal()
+		out, err := enc.EncryptRTP(nil, plain, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer.conn.WriteToUDP(out, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: c.SIPPort()})
+	}
+	eventually(t, "browser got the decrypted audio", func() bool { return b.received.Load() >= before+5 })
 }

@@ -228,3 +228,59 @@ func TestOutgoingBusy(t *testing.T) {
 		t.Errorf("Invite with SIP syntax in the number = %v, want ErrBadUser", err)
 	}
 }
+
+// TestRegistrationRefresh: the registrar grants 3 s; the registration is
+// refreshed before it expires, so a call 7 s later still reaches the DN.
+func TestRegistrationRefresh(t *testing.T) {
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"}, MaxExpires: 3})
+	calls := make(chan *Incoming, 1)
+	u := startUA(t, k.Addr(), nil, func(inc *Incoming) { calls <- inc; inc.Reject(486, "Busy Here") })
+	r, err := u.Register(context.Background(), "7001", "secret", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	granted := r.expires
+	r.mu.Unlock()
+	if granted != 3*time.Second {
+		t.Fatalf("granted expiry = %v, want the registrar's 3 s", granted)
+	}
+	time.Sleep(7 * time.Second) // more than twice the granted expiry: only refreshes keep the binding
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uac_call.xml", Remote: k.Addr(), Service: "7001", MediaPort: 40000})
+	select {
+	case <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the call did not reach the DN: registration not refreshed\n%s", sipp.Messages())
+	}
+}
+
+// TestTCPTransport: with sip-transport=tcp, registration and a call go over
+// TCP to Kamailio (which relays the call to sipp over UDP).
+func TestTCPTransport(t *testing.T) {
+	sippPort := testpeers.FreePort(t, "udp")
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"},
+		Routes: map[string]string{"5000": "sip:127.0.0.1:" + strconv.Itoa(sippPort)}})
+	u := startUA(t, k.Addr(), map[string]string{"sip-transport": "tcp", "sip-port": strconv.Itoa(testpeers.FreePort(t, "tcp"))}, nil)
+	if _, err := u.Register(context.Background(), "7001", "secret", nil); err != nil {
+		t.Fatalf("Register over TCP: %v", err)
+	}
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uas_answer.xml", Port: sippPort, MediaPort: 42000})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d, _, err := u.Invite(ctx, InviteRequest{From: "7001", Password: "secret", To: "5000", SDP: testSDP(41000)})
+	if err != nil {
+		t.Fatalf("Invite over TCP: %v", err)
+	}
+	if d.Transport() != "tcp" {
+		t.Errorf("dialog transport = %s", d.Transport())
+	}
+	if err := d.Bye(ctx); err != nil {
+		t.Errorf("BYE over TCP: %v", err)
+	}
+	if err := sipp.Wait(ctx); err != nil {
+		t.Errorf("sipp: %v", err)
+	}
+	if !strings.Contains(k.Log(), "(tcp)") {
+		t.Log("kamailio log does not mention tcp; check the transport")
+	}
+}

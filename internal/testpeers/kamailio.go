@@ -55,6 +55,10 @@ type KamailioConfig struct {
 
 	// Verbose logs at debug level instead of info.
 	Verbose bool
+
+	// MaxExpires caps the registration expiry the registrar grants
+	// (registrar max_expires; 0: 3600), to see clients refresh early.
+	MaxExpires int
 }
 
 // kamailioTemplate is the text/template of the configuration.
@@ -113,14 +117,19 @@ func (c KamailioConfig) Render(port int) ([]byte, error) {
 	if c.Verbose {
 		debug = 3
 	}
+	maxExpires := c.MaxExpires
+	if maxExpires <= 0 {
+		maxExpires = 3600
+	}
 	var b bytes.Buffer
 	err := kamailioCfg.Execute(&b, struct {
 		Port          int
 		Debug         int
 		Algorithm     string
 		AuthInvites   bool
+		MaxExpires    int
 		Users, Routes []kv
-	}{port, debug, algorithm, c.AuthInvites, users, routes})
+	}{port, debug, algorithm, c.AuthInvites, maxExpires, users, routes})
 	return b.Bytes(), err
 }
 
