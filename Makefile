@@ -28,15 +28,8 @@ build: ## build the binaries into bin/
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(BINARIES))
 
-run: deps build ## run the gateway in local mode on var/webrtc-gateway.ini (created from the sample)
-	@mkdir -p var
-	@if [ ! -f var/webrtc-gateway.ini ]; then \
-		grep -v -e 'DO NOT EDIT' -e 'concerns the copy in the source tree' packaging/webrtc-gateway.ini > var/webrtc-gateway.ini; \
-		echo "run: created var/webrtc-gateway.ini from packaging/webrtc-gateway.ini (every option at its default)"; \
-	fi
-	@echo "run: starting the gateway in local mode: bin/webrtc-gateway -config var/webrtc-gateway.ini"
-	@echo "run: edit var/webrtc-gateway.ini to change options live (or send SIGHUP); Ctrl-C stops it"
-	@exec bin/webrtc-gateway -config var/webrtc-gateway.ini
+run: deps build ## run the local demo: the gateway on var/webrtc-gateway.ini and a demo SIP Server
+	@scripts/run
 
 test: deps ## run every test with the race detector (E2E_REQUIRED=1: a missing test peer fails)
 	$(GO) test -race ./...
