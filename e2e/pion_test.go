@@ -236,16 +236,6 @@ func (b *pionBrowser) sendDigits(digits string) {
 	}
 }
 
-func (b *pionBrowser) pts() map[uint8]int {
-	b.ptMu.Lock()
-	defer b.ptMu.Unlock()
-	out := map[uint8]int{}
-	for k, v := range b.gotPT {
-		out[k] = v
-	}
-	return out
-}
-
 // waitReceived waits until n more packets arrived.
 func (b *pionBrowser) waitReceived(ctx context.Context, n int64) {
 	b.t.Helper()

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -193,7 +192,11 @@ func (e *Engine) newGeneration(m options.Media) (*generation, error) {
 		}
 	}
 	if m.PublicAddress.IsValid() {
-		se.SetNAT1To1IPs([]string{m.PublicAddress.String()}, webrtc.ICECandidateTypeHost)
+		// 1:1 NAT: host candidates carry the public address instead.
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: []string{m.PublicAddress.String()},
+			AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace}); err != nil {
+			return nil, fmt.Errorf("media/public-address: %w", err)
+		}
 	}
 	if m.WebRTCMuxPort != 0 {
 		mux, err := e.muxes.acquire(m.WebRTCMuxPort, g.loopback, e.log)
@@ -337,14 +340,4 @@ func (e *Engine) sweep() {
 			}
 		}
 	}
-}
-
-// localIP returns the local address used to reach dst (no packet is sent).
-func localIP(dst netip.Addr) netip.Addr {
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 9)))
-	if err != nil {
-		return netip.Addr{}
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
 }

@@ -43,14 +43,6 @@ func (c Codec) payloadType() uint8 {
 	return c.StaticPT
 }
 
-// dtmfPT is the telephone-event payload type offered alongside c (its clock).
-func (c Codec) dtmfPT() uint8 {
-	if c.Clock == 48000 {
-		return ptDTMF48k
-	}
-	return ptDTMF8k
-}
-
 // maxSDP bounds an SDP body: a SIP or browser offer is a few kilobytes.
 const maxSDP = 32 << 10
 
