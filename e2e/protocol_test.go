@@ -354,3 +354,62 @@ func TestInviteTimeout(t *testing.T) {
 		t.Errorf("sipp (expects the CANCEL): %v\n%s", err, sipp.Messages())
 	}
 }
+
+// TestRemoteCallControl: an INVITE asking for auto-answer brings EVENT-TALK
+// after the offer; NOTIFY Event: hold and Event: talk in the dialog reach
+// the browser as EVENT-HOLD and EVENT-TALK.
+func TestRemoteCallControl(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
+	far := testpeers.StartRTPPeer(t, testpeers.RTPPeerConfig{Echo: true})
+	ctx := ctxTimeout(t, 60*time.Second)
+	c := g.mustSignIn("7001", "secret1")
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "testdata/uac_notify.xml", Remote: sip.k.Addr(), Service: "7001",
+		Keys: map[string]string{"rtp_port": fmt.Sprint(far.Port()), "rtp_ip": "127.0.0.1", "hold_ms": "1000", "from_user": "cc"}})
+	b := newPionBrowser(t)
+	peer, offer := c.expect(ctx, "SDP ")
+	if _, talk := c.expect(ctx, "EVENT-TALK"); talk != "EVENT-TALK" {
+		t.Fatalf("auto-answer: got %q", talk)
+	}
+	c.mustSend(peer, b.answer(offer))
+	c.expect(ctx, "EVENT-HOLD")
+	c.expect(ctx, "EVENT-TALK")
+	c.expect(ctx, "BYE")
+	if err := sipp.Wait(ctx); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, sipp.Messages())
+	}
+}
+
+// TestFingerprintMismatch is SECURITY-CASES 13: an offer whose
+// a=fingerprint does not match the browser's DTLS certificate gets no media,
+// and the call is hung up.
+func TestFingerprintMismatch(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
+	far := testpeers.StartRTPPeer(t, testpeers.RTPPeerConfig{Echo: true})
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uas_answer.xml", Port: sip.sippPort, MediaPort: far.Port()})
+	ctx := ctxTimeout(t, 90*time.Second)
+	c := g.mustSignIn("7001", "secret1")
+	b := newPionBrowser(t)
+	offer := b.offer(webrtc.RTPTransceiverDirectionSendrecv)
+	// Change one byte of the SHA-256 fingerprint.
+	i := strings.Index(offer, "a=fingerprint:sha-256 ") + len("a=fingerprint:sha-256 ")
+	flip := "0"
+	if offer[i] == '0' {
+		flip = "1"
+	}
+	c.mustSend("5000", offer[:i]+flip+offer[i+1:])
+	_, answer := c.expect(ctx, "RSMP {")
+	b.applyAnswer(answer)
+	c.expect(ctx, "BYE") // the gateway gives up on the browser leg
+	if b.received.Load() != 0 {
+		t.Errorf("the browser received %d packets over a leg whose fingerprint did not match", b.received.Load())
+	}
+	if st := far.Stats(); st.Packets != 0 {
+		t.Errorf("the far end received %d packets from an unverified browser", st.Packets)
+	}
+	g.waitLog("browser media connection failed")
+	if err := sipp.Wait(ctx); err != nil {
+		t.Errorf("sipp: %v", err)
+	}
+}

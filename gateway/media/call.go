@@ -134,7 +134,9 @@ func (e *Engine) NewCall(cfg CallConfig) (*Call, error) {
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { go c.browserLoop(t) })
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		c.log.Debug("browser leg state", "state", s.String())
-		if s == webrtc.PeerConnectionStateFailed {
+		// Closed without End: DTLS failed (a certificate that does not
+		// match the offer's fingerprint) or the browser closed it.
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			c.fail("browser media connection failed (ICE/DTLS)")
 		}
 	})

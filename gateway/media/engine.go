@@ -335,7 +335,7 @@ func (e *Engine) sweep() {
 			for _, c := range e.activeCalls() {
 				if side, silent := c.silentSince(now, timeout); silent {
 					c.log.Info("no media: hanging up", "silent_side", side, "rtp_timeout", timeout.String())
-					c.End("no media from the " + side + " for " + timeout.String())
+					c.fail("no media from the " + side + " for " + timeout.String())
 				}
 			}
 		}

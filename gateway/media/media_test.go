@@ -546,3 +546,108 @@ func TestSDES(t *testing.T) {
 	}
 	eventually(t, "browser got the decrypted audio", func() bool { return b.received.Load() >= before+5 })
 }
+
+// connectedCall sets up an outgoing call between a pion browser and peer,
+// answered, and returns it with its browser.
+func connectedCall(t *testing.T, e *Engine, peer *sipPeer, onFail func(string)) (*Call, *browser) {
+	t.Helper()
+	b := newBrowser(t)
+	b.addTrack(t)
+	c, err := e.NewCall(CallConfig{ID: "t", Log: hclog.NewNullLogger(), SIPAddr: netip.MustParseAddr("127.0.0.1"), OnFail: onFail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.End("test over") })
+	common, err := c.SetBrowserOffer(b.offer(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SIPOffer(common)
+	answer := fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n", peer.port())
+	if err := c.SetSIPAnswer([]byte(answer)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ans, err := c.BrowserAnswer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
+		t.Fatal(err)
+	}
+	c.MarkAnswered()
+	eventually(t, "connected", func() bool { return b.pc.ConnectionState() == webrtc.PeerConnectionStateConnected })
+	return c, b
+}
+
+// TestReplayedSRTPDropped is SECURITY-CASES 14: an SRTP packet replayed by
+// the browser side (same sequence number) is dropped, not relayed twice.
+func TestReplayedSRTPDropped(t *testing.T) {
+	e := newEngine(t, nil, nil)
+	peer := newSIPPeer(t)
+	_, b := connectedCall(t, e, peer, nil)
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 500, Timestamp: 80000}, Payload: make([]byte, 160)}
+	for i := 0; i < 3; i++ {
+		b.track.WriteRTP(pkt) // the same SRTP index three times
+	}
+	b.seq.Store(500)
+	sendFromBrowser(t, b, 0, 5) // then new packets, which do go through
+	eventually(t, "the new packets arrive", func() bool { return peer.got(0) >= 6 })
+	time.Sleep(200 * time.Millisecond) // a late duplicate would have arrived by now
+	if got := peer.got(0); got != 6 {
+		t.Errorf("SIP side got %d packets, want 6 (1 of the 3 copies + 5 new)", got)
+	}
+}
+
+// TestRTPTimeout: a call whose SIP side sends nothing for rtp-timeout is
+// ended, and its owner told why; a held call is not.
+func TestRTPTimeout(t *testing.T) {
+	clock := &testClock{t: time.Now()}
+	sec := options.Sections{"media": {"rtp-port-min": "42000", "rtp-port-max": "42199", "webrtc-port-min": "43000", "webrtc-port-max": "43199", "max-calls": "50", "rtp-timeout": "5"}}
+	set, err := options.Parse(sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(set, Deps{Log: hclog.NewNullLogger(), Now: clock.now})
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Stop(context.Background()) })
+	peer := newSIPPeer(t)
+	failed := make(chan string, 1)
+	c, _ := connectedCall(t, e, peer, func(reason string) { failed <- reason })
+	c.SetHeld(true)
+	clock.advance(10 * time.Second)
+	select {
+	case r := <-failed:
+		t.Fatalf("a held call was hung up: %s", r)
+	case <-time.After(1500 * time.Millisecond): // more than one sweep
+	}
+	c.SetHeld(false)
+	select {
+	case r := <-failed:
+		if !strings.Contains(r, "no media from the ") {
+			t.Errorf("reason = %q", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a silent call was not hung up")
+	}
+}
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
