@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -411,5 +412,56 @@ func TestFingerprintMismatch(t *testing.T) {
 	g.waitLog("browser media connection failed")
 	if err := sipp.Wait(ctx); err != nil {
 		t.Errorf("sipp: %v", err)
+	}
+}
+
+// TestMalformedSIP is SECURITY-CASES 18: garbage, torture messages and a
+// huge Content-Length over TCP are dropped and the gateway keeps answering.
+func TestMalformedSIP(t *testing.T) {
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			sip := startSIPSide(t, testpeers.KamailioConfig{})
+			port := testpeers.FreePort(t, transport)
+			g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr(), Options: map[string]string{"sip/sip-transport": transport, "sip/sip-port": fmt.Sprint(port)}})
+			addr := fmt.Sprintf("127.0.0.1:%d", port)
+			torture := []string{
+				"\x00\x01\x02garbage\r\n\r\n",
+				"INVITE\r\n\r\n",
+				"INVITE sip:7001@127.0.0.1 SIP/2.0\r\nVia SIP/2.0/UDP nowhere\r\n\r\n",
+				"INVITE sip:7001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx\r\nCSeq: abc INVITE\r\nContent-Length: -5\r\n\r\n",
+				"SIP/2.0 200 OK\r\nCall-ID: nothing\r\n\r\n",
+				"OPTIONS sip:x SIP/2.0\r\n" + strings.Repeat("X-Long: "+strings.Repeat("a", 1000)+"\r\n", 60) + "\r\n",
+				"INVITE sip:7001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKy\r\nContent-Length: 99999999\r\n\r\nabc",
+			}
+			for _, msg := range torture {
+				conn, err := net.Dial(transport, addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conn.Write([]byte(msg))
+				conn.Close()
+			}
+			// Still alive: a well-formed OPTIONS gets 200.
+			conn, err := net.Dial(transport, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			local := conn.LocalAddr().String()
+			opts := "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/" + strings.ToUpper(transport) + " " + local + ";branch=z9hG4bKalive\r\n" +
+				"From: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: alive@test\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := conn.Write([]byte(opts)); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 4096)
+			n, err := conn.Read(buf)
+			if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200 OK") {
+				t.Fatalf("OPTIONS after torture: %q %v", buf[:n], err)
+			}
+			if status, _, _ := g.request("GET", "/health", ""); status != 200 {
+				t.Errorf("/health = %d", status)
+			}
+		})
 	}
 }
