@@ -2,7 +2,15 @@ package sipua
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -283,4 +291,67 @@ func TestTCPTransport(t *testing.T) {
 	if !strings.Contains(k.Log(), "(tcp)") {
 		t.Log("kamailio log does not mention tcp; check the transport")
 	}
+}
+
+// TestTLSTransport: with sip-transport=tls the gateway registers over TLS,
+// verifying Kamailio's certificate against tls-ca; an outgoing call goes out
+// over TLS and an incoming one comes in over TLS to the gateway's own
+// certificate.
+func TestTLSTransport(t *testing.T) {
+	sippPort := testpeers.FreePort(t, "udp")
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"},
+		Routes: map[string]string{"5000": "sip:127.0.0.1:" + strconv.Itoa(sippPort)}, TLS: true})
+	dir := t.TempDir()
+	cert, key := writeTestCert(t, dir)
+	calls := make(chan *Incoming, 1)
+	u := startUA(t, k.TLSAddr(), map[string]string{"sip-transport": "tls", "sip-port": strconv.Itoa(testpeers.FreePort(t, "tcp")),
+		"tls-ca": k.CertFile(), "tls-certificate": cert, "tls-certificate-key": key}, func(inc *Incoming) { calls <- inc; inc.Reject(486, "Busy Here") })
+	if _, err := u.Register(context.Background(), "7001", "secret", nil); err != nil {
+		t.Fatalf("Register over TLS: %v", err)
+	}
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uas_answer.xml", Port: sippPort, MediaPort: 42000})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d, _, err := u.Invite(ctx, InviteRequest{From: "7001", Password: "secret", To: "5000", SDP: testSDP(41000)})
+	if err != nil {
+		t.Fatalf("Invite over TLS: %v", err)
+	}
+	if d.Transport() != "tls" {
+		t.Errorf("dialog transport = %s", d.Transport())
+	}
+	if err := d.Bye(ctx); err != nil {
+		t.Errorf("BYE over TLS: %v", err)
+	}
+	if err := sipp.Wait(ctx); err != nil {
+		t.Errorf("sipp: %v", err)
+	}
+	// An incoming call: Kamailio opens TLS to the gateway's Contact.
+	caller := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uac_call.xml", Remote: k.Addr(), Service: "7001", MediaPort: 40000})
+	select {
+	case <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no incoming call over TLS\n%s", k.Log())
+	}
+	caller.Wait(ctx)
+}
+
+// writeTestCert writes a self-signed certificate for 127.0.0.1.
+func writeTestCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gateway"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalPKCS8PrivateKey(key)
+	certFile, keyFile = dir+"/gw.crt", dir+"/gw.key"
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}), 0o600)
+	return certFile, keyFile
 }

@@ -64,6 +64,7 @@ type UA struct {
 	log  hclog.Logger
 	deps Deps
 	opts atomic.Pointer[options.SIP]
+	web  atomic.Pointer[options.Web] // its certificate serves SIP TLS when sip/tls-certificate is empty
 	init *options.Set
 
 	tr atomic.Pointer[transport] // transport for new registrations and calls
@@ -94,8 +95,9 @@ type transport struct {
 // New returns the user agent for set; Start listens.
 func New(set *options.Set, deps Deps) *UA {
 	u := &UA{log: deps.Log, deps: deps, init: set, regs: map[string]*Registration{}, dialogs: map[string]*Dialog{}}
-	o := set.SIP()
+	o, w := set.SIP(), set.Web()
 	u.opts.Store(&o)
+	u.web.Store(&w)
 	u.reachable.Store(true)
 	return u
 }
@@ -118,9 +120,11 @@ func (u *UA) Start(context.Context) error {
 // transport (port, protocol, address) is opened first; then every DN
 // re-registers through it and the old one closes once its dialogs ended.
 func (u *UA) Reload(_ context.Context, next *options.Set) error {
-	o := next.SIP()
-	old := *u.opts.Load()
-	if o.Port != old.Port || o.Transport != old.Transport || o.Address != old.Address ||
+	o, w := next.SIP(), next.Web()
+	old, oldWeb := *u.opts.Load(), *u.web.Load()
+	u.web.Store(&w)
+	webCertChanged := o.Transport == "tls" && o.TLSCertificate == "" && (w.Certificate != oldWeb.Certificate || w.CertificateKey != oldWeb.CertificateKey)
+	if webCertChanged || o.Port != old.Port || o.Transport != old.Transport || o.Address != old.Address ||
 		o.TLSCertificate != old.TLSCertificate || o.TLSCertificateKey != old.TLSCertificateKey || o.TLSCA != old.TLSCA {
 		t, err := u.newTransport(o)
 		if err != nil {
@@ -269,7 +273,7 @@ func (u *UA) newTransport(o options.SIP) (*transport, error) {
 	}
 	var serverTLS *tls.Config
 	if o.Transport == "tls" {
-		clientTLS, st, err := tlsConfigs(o)
+		clientTLS, st, err := tlsConfigs(o, *u.web.Load())
 		if err != nil {
 			return nil, err
 		}
@@ -410,7 +414,10 @@ func (u *UA) transportInUse(t *transport) bool {
 	return false
 }
 
-func tlsConfigs(o options.SIP) (client, server *tls.Config, err error) {
+// tlsConfigs builds the TLS client (verifying the SIP Server against
+// sip/tls-ca or the system's authorities) and server (sip/tls-certificate,
+// else the web certificate) configurations.
+func tlsConfigs(o options.SIP, w options.Web) (client, server *tls.Config, err error) {
 	client = &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.TLSCA != "" {
 		pem, err := os.ReadFile(o.TLSCA)
@@ -424,10 +431,14 @@ func tlsConfigs(o options.SIP) (client, server *tls.Config, err error) {
 		client.RootCAs = pool
 	}
 	server = &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.TLSCertificate != "" {
-		cert, err := tls.LoadX509KeyPair(o.TLSCertificate, o.TLSCertificateKey)
+	certFile, keyFile, key := o.TLSCertificate, o.TLSCertificateKey, "sip/tls-certificate"
+	if certFile == "" {
+		certFile, keyFile, key = w.Certificate, w.CertificateKey, "web/certificate"
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("sip/tls-certificate: %w", err)
+			return nil, nil, fmt.Errorf("%s (for SIP over TLS): %w", key, err)
 		}
 		server.Certificates = []tls.Certificate{cert}
 		client.Certificates = []tls.Certificate{cert}

@@ -3,9 +3,16 @@ package testpeers
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	_ "embed"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -59,6 +66,58 @@ type KamailioConfig struct {
 	// MaxExpires caps the registration expiry the registrar grants
 	// (registrar max_expires; 0: 3600), to see clients refresh early.
 	MaxExpires int
+
+	// TLS also listens for SIP over TLS (RFC 3261 section 26.2) on a port of
+	// its own ([Kamailio.TLSAddr]), with a self-signed certificate for
+	// 127.0.0.1 ([Kamailio.CertFile]). It needs the Debian package
+	// kamailio-tls-modules.
+	TLS bool
+
+	tlsPort   int    // set by StartKamailio
+	tlsConfig string // path of tls.cfg, set by StartKamailio
+}
+
+// kamailioTLSModule is where Debian's kamailio-tls-modules puts tls.so.
+const kamailioTLSModule = "/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so"
+
+// writeTLSFiles writes a self-signed certificate for 127.0.0.1 and the tls
+// module's configuration into dir; it returns the tls.cfg and cert paths.
+func writeTLSFiles(dir string) (cfgPath, certPath string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "testpeers-kamailio"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", "", err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	certPath = filepath.Join(dir, "kamailio-cert.pem")
+	keyPath := filepath.Join(dir, "kamailio-key.pem")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return "", "", err
+	}
+	cfgPath = filepath.Join(dir, "tls.cfg")
+	cfg := fmt.Sprintf("[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\nprivate_key = %s\ncertificate = %s\n\n"+
+		"[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n", keyPath, certPath)
+	return cfgPath, certPath, os.WriteFile(cfgPath, []byte(cfg), 0o644)
 }
 
 // kamailioTemplate is the text/template of the configuration.
@@ -121,6 +180,9 @@ func (c KamailioConfig) Render(port int) ([]byte, error) {
 	if maxExpires <= 0 {
 		maxExpires = 3600
 	}
+	if c.TLS && (c.tlsPort == 0 || c.tlsConfig == "") {
+		return nil, errors.New("kamailio: TLS needs the port and tls.cfg StartKamailio sets")
+	}
 	var b bytes.Buffer
 	err := kamailioCfg.Execute(&b, struct {
 		Port          int
@@ -128,18 +190,23 @@ func (c KamailioConfig) Render(port int) ([]byte, error) {
 		Algorithm     string
 		AuthInvites   bool
 		MaxExpires    int
+		TLS           bool
+		TLSPort       int
+		TLSConfig     string
 		Users, Routes []kv
-	}{port, debug, algorithm, c.AuthInvites, maxExpires, users, routes})
+	}{port, debug, algorithm, c.AuthInvites, maxExpires, c.TLS, c.tlsPort, c.tlsConfig, users, routes})
 	return b.Bytes(), err
 }
 
 // Kamailio is a running Kamailio started by [StartKamailio].
 type Kamailio struct {
-	port    int
-	cfgPath string
-	logPath string
-	proc    *process
-	stop    sync.Once
+	port     int
+	tlsPort  int    // 0 without TLS
+	certPath string // the TLS certificate (and its own CA)
+	cfgPath  string
+	logPath  string
+	proc     *process
+	stop     sync.Once
 }
 
 // kamailioReadyTimeout bounds the wait for Kamailio to answer OPTIONS.
@@ -158,6 +225,17 @@ func StartKamailio(t testing.TB, cfg KamailioConfig) *Kamailio {
 	Require(t, BinKamailio)
 	bin, _ := LookBinary(BinKamailio)
 	dir := t.TempDir()
+	var certPath string
+	if cfg.TLS {
+		if _, err := os.Stat(kamailioTLSModule); err != nil {
+			SkipOrFail(t, "kamailio TLS: %s missing (Debian package kamailio-tls-modules)", kamailioTLSModule)
+		}
+		var err error
+		if cfg.tlsConfig, certPath, err = writeTLSFiles(dir); err != nil {
+			t.Fatalf("StartKamailio: %v", err)
+		}
+		cfg.tlsPort = FreePort(t, NetTCP)
+	}
 	for attempt := 1; ; attempt++ {
 		port := cfg.Port
 		if port == 0 {
@@ -168,9 +246,11 @@ func StartKamailio(t testing.TB, cfg KamailioConfig) *Kamailio {
 			t.Fatalf("StartKamailio: %v", err)
 		}
 		k := &Kamailio{
-			port:    port,
-			cfgPath: filepath.Join(dir, "kamailio.cfg"),
-			logPath: filepath.Join(dir, fmt.Sprintf("kamailio-%d.log", attempt)),
+			port:     port,
+			tlsPort:  cfg.tlsPort,
+			certPath: certPath,
+			cfgPath:  filepath.Join(dir, "kamailio.cfg"),
+			logPath:  filepath.Join(dir, fmt.Sprintf("kamailio-%d.log", attempt)),
 		}
 		if err := os.WriteFile(k.cfgPath, text, 0o644); err != nil {
 			t.Fatalf("StartKamailio: %v", err)
@@ -246,6 +326,18 @@ func (k *Kamailio) waitReady(ctx context.Context) error {
 // Addr returns the host:port of the SIP listener, "127.0.0.1:PORT" (UDP and
 // TCP).
 func (k *Kamailio) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(k.port)) }
+
+// TLSAddr returns the "127.0.0.1:port" of the TLS listener ("" without TLS).
+func (k *Kamailio) TLSAddr() string {
+	if k.tlsPort == 0 {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(k.tlsPort))
+}
+
+// CertFile returns the PEM file of the TLS certificate, self-signed: clients
+// trust it as their CA.
+func (k *Kamailio) CertFile() string { return k.certPath }
 
 // Port returns the SIP port (UDP and TCP).
 func (k *Kamailio) Port() int { return k.port }
