@@ -651,3 +651,19 @@ func (c *testClock) advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// TestUDPMux: with webrtc-mux-port every call's browser leg uses that one
+// port (ICE UDP mux); calls connect and the port is shared.
+func TestUDPMux(t *testing.T) {
+	e := newEngine(t, map[string]string{"webrtc-mux-port": "43500"}, nil)
+	for i := 0; i < 2; i++ { // two calls at once on the one port
+		peer := newSIPPeer(t)
+		c, b := connectedCall(t, e, peer, nil)
+		local := c.pc.LocalDescription().SDP
+		if !strings.Contains(local, " 43500 typ host") {
+			t.Fatalf("call %d: candidates not on the mux port:\n%s", i, local)
+		}
+		sendFromBrowser(t, b, 0, 5)
+		eventually(t, "media over the mux", func() bool { return peer.got(0) >= 5 })
+	}
+}

@@ -35,6 +35,7 @@ type Dialog struct {
 	events   Events
 	ackBody  []byte
 	ackCh    chan struct{} // closed when the ACK of our 2xx arrived
+	answered bool // a 2xx was sent or received: BYE is the way out
 	ended    bool
 	byeSent  bool
 	reinvite sync.Mutex // one re-INVITE of ours at a time
@@ -160,6 +161,9 @@ func (u *UA) Invite(ctx context.Context, r InviteRequest) (*Dialog, []byte, erro
 		u.setReachable(false, err)
 		return nil, nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
+	d.mu.Lock()
+	d.answered = true
+	d.mu.Unlock()
 	if err := sess.Ack(context.Background()); err != nil {
 		u.log.Warn("ACK failed", "call_id", d.callID, "error", err)
 	}
@@ -193,6 +197,7 @@ func (i *Incoming) Ringing() error { return i.session.Respond(180, "Ringing", ni
 
 // Reject answers with a final error status.
 func (i *Incoming) Reject(code int, reason string) {
+	i.d.markEnded()
 	i.session.Respond(code, reason, nil)
 	i.decide()
 	i.u.removeDialog(i.d)
@@ -205,12 +210,21 @@ func (i *Incoming) Answer(ctx context.Context, sdp []byte) ([]byte, error) {
 	contact := i.d.t.contact(i.DN)
 	res.AppendHeader(&contact)
 	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, INFO, NOTIFY, OPTIONS"))
+	i.d.mu.Lock()
+	ended := i.d.ended
+	i.d.mu.Unlock()
+	if ended {
+		return nil, errors.New("the call ended before the answer")
+	}
 	err := i.session.WriteResponse(res)
 	i.decide()
 	if err != nil {
 		i.u.removeDialog(i.d)
 		return nil, err
 	}
+	i.d.mu.Lock()
+	i.d.answered = true
+	i.d.mu.Unlock()
 	select {
 	case <-i.d.ackCh:
 	case <-ctx.Done():
@@ -481,10 +495,11 @@ func (d *Dialog) write(req *sip.Request) error {
 	return d.server.WriteRequest(req)
 }
 
-// Bye ends the dialog (idempotent; a dialog the far end ended is left alone).
+// Bye ends an answered dialog (idempotent; a dialog the far end ended, or
+// one never answered, is left alone).
 func (d *Dialog) Bye(ctx context.Context) error {
 	d.mu.Lock()
-	if d.ended || d.byeSent {
+	if d.ended || d.byeSent || !d.answered {
 		d.mu.Unlock()
 		return nil
 	}

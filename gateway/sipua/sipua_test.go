@@ -355,3 +355,59 @@ func writeTestCert(t *testing.T, dir string) (certFile, keyFile string) {
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}), 0o600)
 	return certFile, keyFile
 }
+
+// TestServerDownAndBack is SECURITY-CASES 17: while the SIP Server is down
+// the registration is retried with backoff and the server reported
+// unreachable; when it is back the registration is restored and the server
+// reported reachable.
+func TestServerDownAndBack(t *testing.T) {
+	port := testpeers.FreePort(t, testpeers.NetSIP)
+	cfg := testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"}, MaxExpires: 3, Port: port}
+	k := testpeers.StartKamailio(t, cfg)
+	changes := make(chan bool, 8)
+	sec := options.Sections{"sip": {"sip-server": k.Addr(), "sip-port": strconv.Itoa(testpeers.FreePort(t, "udp"))},
+		"media": {"rtp-port-min": "20000", "rtp-port-max": "20999", "webrtc-port-min": "21000", "webrtc-port-max": "21999", "max-calls": "100"}}
+	set, err := options.Parse(sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	incoming := make(chan struct{}, 1)
+	u := New(set, Deps{Log: hclog.NewNullLogger(), Reachability: func(up bool) { changes <- up },
+		Incoming: func(inc *Incoming) { incoming <- struct{}{}; inc.Reject(486, "Busy Here") }})
+	if err := u.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer u.Stop(context.Background())
+	if _, err := u.Register(context.Background(), "7001", "secret", nil); err != nil {
+		t.Fatal(err)
+	}
+	k.Stop()
+	select {
+	case up := <-changes:
+		if up {
+			t.Fatal("reported reachable while down")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the SIP Server going down was not noticed")
+	}
+	if u.Registered("7001") == nil {
+		t.Fatal("the registration was dropped while the server is down; it must be retried")
+	}
+	k2 := testpeers.StartKamailio(t, cfg)
+	select {
+	case up := <-changes:
+		if !up {
+			t.Fatal("reported unreachable twice")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the SIP Server coming back was not noticed")
+	}
+	// The registration is back: a call to 7001 reaches the DN.
+	time.Sleep(2 * time.Second) // let the refresh that found the server register again
+	testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uac_call.xml", Remote: k2.Addr(), Service: "7001", MediaPort: 40000})
+	select {
+	case <-incoming:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no call after the server came back: not registered again")
+	}
+}
