@@ -3,32 +3,28 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"webrtcgw/internal/testpeers"
 )
 
-// pionBrowser is a pion PeerConnection that behaves like the browser side of
-// the Genesys library: it offers what Chromium offers (Opus, G.722, PCMU,
-// PCMA, telephone-event at 48 and 8 kHz with Chromium's payload types),
-// sends G.711 every 20 ms once connected, and counts what it receives.
+// pionBrowser is a testpeers.PionBrowser that behaves like the browser side
+// of the Genesys library: ROAP offers and answers with all candidates in
+// the SDP, and G.711 sent every 20 ms once connected, with telephone-events
+// queued by sendDigits.
 type pionBrowser struct {
-	t     *testing.T
-	pc    *webrtc.PeerConnection
-	track *rawTrack
+	*testpeers.PionBrowser
+	t  *testing.T
+	pc *webrtc.PeerConnection
 
 	sessionID atomic.Int64
-	received  atomic.Int64
-	lastRx    atomic.Int64 // unix ns
-	ptMu      sync.Mutex
-	gotPT     map[uint8]int
 	stop      chan struct{}
 	stopOnce  sync.Once
 	sending   atomic.Bool
@@ -39,50 +35,10 @@ type pionBrowser struct {
 
 func newPionBrowser(t *testing.T) *pionBrowser {
 	t.Helper()
-	me := &webrtc.MediaEngine{}
-	for _, c := range []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeG722, ClockRate: 8000, Channels: 1}, PayloadType: 9},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000, Channels: 1}, PayloadType: 8},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: 48000, Channels: 1}, PayloadType: 110},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: 8000, Channels: 1}, PayloadType: 126},
-	} {
-		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
-			t.Fatal(err)
-		}
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &pionBrowser{t: t, pc: pc, track: &rawTrack{}, gotPT: map[uint8]int{}, stop: make(chan struct{}), dtmf: make(chan byte, 16)}
+	pb := testpeers.NewPionBrowser(t)
+	b := &pionBrowser{PionBrowser: pb, t: t, pc: pb.PC, stop: make(chan struct{}), dtmf: make(chan byte, 16)}
 	b.sessionID.Store(101)
-	if _, err := pc.AddTrack(b.track); err != nil {
-		t.Fatal(err)
-	}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		go func() {
-			buf := make([]byte, 1500)
-			for {
-				n, _, err := tr.Read(buf)
-				if err != nil && n == 0 {
-					return
-				}
-				b.received.Add(1)
-				b.lastRx.Store(time.Now().UnixNano())
-				b.ptMu.Lock()
-				b.gotPT[buf[1]&0x7f]++
-				b.ptMu.Unlock()
-			}
-		}()
-	})
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+	b.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected && b.sending.CompareAndSwap(false, true) {
 			go b.sendLoop()
 		}
@@ -113,14 +69,9 @@ type roapJSON struct {
 
 func (b *pionBrowser) gather(d webrtc.SessionDescription) string {
 	b.t.Helper()
-	done := webrtc.GatheringCompletePromise(b.pc)
-	if err := b.pc.SetLocalDescription(d); err != nil {
-		b.t.Fatal(err)
-	}
-	<-done
 	// Like the Genesys library: the SDP keeps its candidates and the media
 	// protocol is rewritten to RTP/SAVPF.
-	return strings.ReplaceAll(b.pc.LocalDescription().SDP, "UDP/TLS/RTP/SAVPF", "RTP/SAVPF")
+	return strings.ReplaceAll(b.Gather(b.t, d), "UDP/TLS/RTP/SAVPF", "RTP/SAVPF")
 }
 
 // offer returns "RSMP {OFFER}" for a new offer; direction is the audio
@@ -202,7 +153,7 @@ func (b *pionBrowser) sendLoop() {
 				if end {
 					flags |= 0x80
 				}
-				b.write(126, []byte{d, flags, byte(dur >> 8), byte(dur)}, start, i == 0)
+				b.write(testpeers.ChromiumDTMF8k, []byte{d, flags, byte(dur >> 8), byte(dur)}, start, i == 0)
 				time.Sleep(20 * time.Millisecond)
 			}
 			b.ts += 160 * 8 // the next event or audio packet starts after this one
@@ -223,10 +174,10 @@ func (b *pionBrowser) audioPT() uint8 {
 
 func (b *pionBrowser) write(pt uint8, payload []byte, ts uint32, marker bool) {
 	b.seq++
-	if pt != 126 {
+	if pt != testpeers.ChromiumDTMF8k {
 		b.ts += 160
 	}
-	b.track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: b.seq, Timestamp: ts, Marker: marker}, Payload: payload})
+	b.Track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: b.seq, Timestamp: ts, Marker: marker}, Payload: payload})
 }
 
 // sendDigits queues RFC 4733 events (digits 0-9 only).
@@ -239,41 +190,11 @@ func (b *pionBrowser) sendDigits(digits string) {
 // waitReceived waits until n more packets arrived.
 func (b *pionBrowser) waitReceived(ctx context.Context, n int64) {
 	b.t.Helper()
-	target := b.received.Load() + n
-	for b.received.Load() < target {
+	target := b.Received() + n
+	for b.Received() < target {
 		if ctx.Err() != nil {
-			b.t.Fatalf("browser received %d packets, want %d (state %s)", b.received.Load(), target, b.pc.ConnectionState())
+			b.t.Fatalf("browser received %d packets, want %d (state %s)", b.Received(), target, b.pc.ConnectionState())
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// rawTrack sends RTP with the payload type it is given (audio and
-// telephone-events), as a browser does.
-type rawTrack struct {
-	mu   sync.Mutex
-	w    webrtc.TrackLocalWriter
-	ssrc uint32
-}
-
-func (r *rawTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.w, r.ssrc = ctx.WriteStream(), uint32(ctx.SSRC())
-	return ctx.CodecParameters()[0], nil
-}
-func (r *rawTrack) Unbind(webrtc.TrackLocalContext) error { return nil }
-func (r *rawTrack) ID() string                            { return "audio" }
-func (r *rawTrack) RID() string                           { return "" }
-func (r *rawTrack) StreamID() string                      { return "browser" }
-func (r *rawTrack) Kind() webrtc.RTPCodecType             { return webrtc.RTPCodecTypeAudio }
-
-func (r *rawTrack) WriteRTP(p *rtp.Packet) {
-	r.mu.Lock()
-	w, ssrc := r.w, r.ssrc
-	r.mu.Unlock()
-	if w != nil {
-		p.SSRC = ssrc
-		w.WriteRTP(&p.Header, p.Payload)
 	}
 }

@@ -403,8 +403,8 @@ func TestFingerprintMismatch(t *testing.T) {
 	_, answer := c.expect(ctx, "RSMP {")
 	b.applyAnswer(answer)
 	c.expect(ctx, "BYE") // the gateway gives up on the browser leg
-	if b.received.Load() != 0 {
-		t.Errorf("the browser received %d packets over a leg whose fingerprint did not match", b.received.Load())
+	if b.Received() != 0 {
+		t.Errorf("the browser received %d packets over a leg whose fingerprint did not match", b.Received())
 	}
 	if st := far.Stats(); st.Packets != 0 {
 		t.Errorf("the far end received %d packets from an unverified browser", st.Packets)

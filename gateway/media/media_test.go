@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
@@ -60,114 +59,24 @@ func newEngine(t *testing.T, media map[string]string, sip map[string]string) *En
 	return e
 }
 
-// browser is a pion PeerConnection standing in for a browser: it offers
-// like Chromium (Opus, G.722, PCMU, PCMA, telephone-event at 48 and 8 kHz
-// with Chromium's payload types), sends PCMU and telephone-events, and counts
-// what it receives.
+// browser is a pion stand-in for a browser (testpeers.PionBrowser) that
+// keeps its own sequence numbers (SRTP drops replayed ones).
 type browser struct {
-	pc       *webrtc.PeerConnection
-	track    *rawTrack
-	received atomic.Int64
-	gotPT    sync.Map // payload type → true
-	seq      atomic.Int64
+	*testpeers.PionBrowser
+	pc    *webrtc.PeerConnection
+	track *testpeers.RawTrack
+	seq   atomic.Int64
 }
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	me := &webrtc.MediaEngine{}
-	for _, c := range []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeG722, ClockRate: 8000, Channels: 1}, PayloadType: 9},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000, Channels: 1}, PayloadType: 8},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mimeDTMF, ClockRate: 48000, Channels: 1}, PayloadType: 110},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mimeDTMF, ClockRate: 8000, Channels: 1}, PayloadType: 126},
-	} {
-		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
-			t.Fatal(err)
-		}
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &browser{pc: pc}
-	t.Cleanup(func() { pc.Close() })
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		go func() {
-			for {
-				p, _, err := tr.ReadRTP()
-				if err != nil {
-					return
-				}
-				b.received.Add(1)
-				b.gotPT.Store(p.PayloadType, true)
-			}
-		}()
-	})
-	return b
+	pb := testpeers.NewPionBrowser(t)
+	return &browser{PionBrowser: pb, pc: pb.PC, track: pb.Track}
 }
 
-// rawTrack sends RTP with whatever payload type it is given, as a browser
-// does for audio and telephone-events (pion's static tracks rewrite it).
-type rawTrack struct {
-	mu   sync.Mutex
-	w    webrtc.TrackLocalWriter
-	ssrc uint32
-}
+func (b *browser) offer(t *testing.T) string { return b.Offer(t) }
 
-func (r *rawTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.w, r.ssrc = ctx.WriteStream(), uint32(ctx.SSRC())
-	return ctx.CodecParameters()[0], nil
-}
-func (r *rawTrack) Unbind(webrtc.TrackLocalContext) error { return nil }
-func (r *rawTrack) ID() string                            { return "audio" }
-func (r *rawTrack) RID() string                           { return "" }
-func (r *rawTrack) StreamID() string                      { return "browser" }
-func (r *rawTrack) Kind() webrtc.RTPCodecType             { return webrtc.RTPCodecTypeAudio }
-
-func (r *rawTrack) WriteRTP(p *rtp.Packet) error {
-	r.mu.Lock()
-	w, ssrc := r.w, r.ssrc
-	r.mu.Unlock()
-	if w == nil {
-		return nil
-	}
-	p.SSRC = ssrc
-	_, err := w.WriteRTP(&p.Header, p.Payload)
-	return err
-}
-
-func (b *browser) addTrack(t *testing.T) {
-	t.Helper()
-	tr := &rawTrack{}
-	if _, err := b.pc.AddTrack(tr); err != nil {
-		t.Fatal(err)
-	}
-	b.track = tr
-}
-
-func (b *browser) offer(t *testing.T) string {
-	t.Helper()
-	o, err := b.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := webrtc.GatheringCompletePromise(b.pc)
-	if err := b.pc.SetLocalDescription(o); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	return b.pc.LocalDescription().SDP
-}
+func (b *browser) gotPT(pt uint8) bool { return b.GotPayloadType(pt) > 0 }
 
 // sipPeer is the SIP side's RTP endpoint: it records what it receives and
 // can send.
@@ -266,7 +175,6 @@ func sendFromBrowser(t *testing.T, b *browser, pt uint8, n int) {
 func TestOutgoingCallRelay(t *testing.T) {
 	e := newEngine(t, nil, nil)
 	b := newBrowser(t)
-	b.addTrack(t)
 	peer := newSIPPeer(t)
 
 	c, err := e.NewCall(CallConfig{ID: "c1", Log: hclog.NewNullLogger(), SIPAddr: netip.MustParseAddr("127.0.0.1")})
@@ -313,9 +221,9 @@ func TestOutgoingCallRelay(t *testing.T) {
 	// Another source (new SSRC, sequence numbers from 0 again) goes on
 	// reaching the browser as one continuous stream.
 	peer.send(t, c.SIPPort(), 101, 2, 0x6262)
-	eventually(t, "browser got audio", func() bool { return b.received.Load() >= 15 })
-	eventually(t, "browser got DTMF as 126", func() bool { _, ok := b.gotPT.Load(uint8(126)); return ok })
-	if _, ok := b.gotPT.Load(uint8(101)); ok {
+	eventually(t, "browser got audio", func() bool { return b.Received() >= 15 })
+	eventually(t, "browser got DTMF as 126", func() bool { return b.gotPT(126) })
+	if b.gotPT(101) {
 		t.Error("the SIP payload type 101 reached the browser unmapped")
 	}
 	st := c.Stats()
@@ -352,15 +260,11 @@ func TestIncomingCallRelay(t *testing.T) {
 	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		t.Fatal(err)
 	}
-	b.addTrack(t)
 	a, err := b.pc.CreateAnswer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := webrtc.GatheringCompletePromise(b.pc)
-	b.pc.SetLocalDescription(a)
-	<-done
-	if err := c.SetBrowserAnswer(b.pc.LocalDescription().SDP, nil); err != nil {
+	if err := c.SetBrowserAnswer(b.Gather(t, a), nil); err != nil {
 		t.Fatal(err)
 	}
 	sipAnswer := string(c.SIPAnswer())
@@ -370,7 +274,7 @@ func TestIncomingCallRelay(t *testing.T) {
 	c.MarkAnswered()
 	eventually(t, "connected", func() bool { return b.pc.ConnectionState() == webrtc.PeerConnectionStateConnected })
 	peer.send(t, c.SIPPort(), 8, 20, 0x5151)
-	eventually(t, "browser got PCMA", func() bool { _, ok := b.gotPT.Load(uint8(8)); return ok && b.received.Load() > 10 })
+	eventually(t, "browser got PCMA", func() bool { return b.gotPT(8) && b.Received() > 10 })
 	b.track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8}, Payload: make([]byte, 160)})
 	eventually(t, "SIP side got PCMA", func() bool { return peer.got(8) > 0 })
 
@@ -468,7 +372,6 @@ func codecNames(cs []Codec) string {
 func TestSDES(t *testing.T) {
 	e := newEngine(t, nil, nil)
 	b := newBrowser(t)
-	b.addTrack(t)
 	peer := newSIPPeer(t)
 	c, err := e.NewCall(CallConfig{ID: "s1", Log: hclog.NewNullLogger(), SIPAddr: netip.MustParseAddr("127.0.0.1"), SDES: true})
 	if err != nil {
@@ -534,7 +437,7 @@ func TestSDES(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := b.received.Load()
+	before := b.Received()
 	for i := 0; i < 10; i++ {
 		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(100 + i), Timestamp: uint32(i * 160), SSRC: 0x7777}, Payload: make([]byte, 160)}
 		plain, _ := p.Marshal()
@@ -544,7 +447,7 @@ func TestSDES(t *testing.T) {
 		}
 		peer.conn.WriteToUDP(out, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: c.SIPPort()})
 	}
-	eventually(t, "browser got the decrypted audio", func() bool { return b.received.Load() >= before+5 })
+	eventually(t, "browser got the decrypted audio", func() bool { return b.Received() >= before+5 })
 }
 
 // connectedCall sets up an outgoing call between a pion browser and peer,
@@ -552,7 +455,6 @@ func TestSDES(t *testing.T) {
 func connectedCall(t *testing.T, e *Engine, peer *sipPeer, onFail func(string)) (*Call, *browser) {
 	t.Helper()
 	b := newBrowser(t)
-	b.addTrack(t)
 	c, err := e.NewCall(CallConfig{ID: "t", Log: hclog.NewNullLogger(), SIPAddr: netip.MustParseAddr("127.0.0.1"), OnFail: onFail})
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ type Dialog struct {
 	events   Events
 	ackBody  []byte
 	ackCh    chan struct{} // closed when the ACK of our 2xx arrived
-	answered bool // a 2xx was sent or received: BYE is the way out
+	answered bool          // a 2xx was sent or received: BYE is the way out
 	ended    bool
 	byeSent  bool
 	reinvite sync.Mutex // one re-INVITE of ours at a time
@@ -316,14 +316,24 @@ func autoAnswer(req *sip.Request) bool {
 	return false
 }
 
-func (u *UA) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
+// inDialog returns the dialog of an in-dialog request whose CSeq is in
+// order, or answers the request itself (481, 500) and returns nil.
+func (u *UA) inDialog(req *sip.Request, tx sip.ServerTransaction) *Dialog {
 	d := u.dialog(req)
 	if d == nil {
 		respond(tx, req, 481, "Call/Transaction Does Not Exist")
-		return
+		return nil
 	}
 	if err := d.readRequest(req, tx); err != nil {
 		respond(tx, req, 500, "Server Internal Error")
+		return nil
+	}
+	return d
+}
+
+func (u *UA) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	d := u.inDialog(req, tx)
+	if d == nil {
 		return
 	}
 	ev := d.getEvents()
@@ -390,13 +400,8 @@ func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (u *UA) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	d := u.dialog(req)
+	d := u.inDialog(req, tx)
 	if d == nil {
-		respond(tx, req, 481, "Call/Transaction Does Not Exist")
-		return
-	}
-	if err := d.readRequest(req, tx); err != nil {
-		respond(tx, req, 500, "Server Internal Error")
 		return
 	}
 	respond(tx, req, 200, "OK")
