@@ -203,7 +203,9 @@ func del(ctx context.Context, c *Client, coll, name string, rev uint64) error {
 }
 
 // Hosts lists the hosts.
-func (c *Client) Hosts(ctx context.Context) ([]api.Host, error) { return list[api.Host](ctx, c, pathHosts) }
+func (c *Client) Hosts(ctx context.Context) ([]api.Host, error) {
+	return list[api.Host](ctx, c, pathHosts)
+}
 
 // Host reads one host.
 func (c *Client) Host(ctx context.Context, name string) (api.Host, error) {

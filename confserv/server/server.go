@@ -349,7 +349,7 @@ func (s *Server) Bootstrap(templates map[string][2]string) (adminPassword string
 	op := storedOperator{Operator: api.Operator{Meta: api.Meta{Name: "admin", Created: now, Updated: now, UpdatedBy: "confserv"}, Role: api.RoleAdmin}, Hash: string(hash)}
 	if _, _, err := s.st.Apply(store.Write{Kind: api.KindOperator, Name: "admin", Op: api.OpPut, Who: "confserv",
 		Changes: []api.FieldChange{{Field: "role", New: api.RoleAdmin}},
-		Value: func(rev uint64) ([]byte, error) { op.Revision = rev; return json.Marshal(op) }}); err != nil {
+		Value:   func(rev uint64) ([]byte, error) { op.Revision = rev; return json.Marshal(op) }}); err != nil {
 		return "", err
 	}
 	for name, files := range templates {
