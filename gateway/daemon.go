@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/go-hclog"
 
 	"webrtcgw/gateway/ban"
@@ -27,10 +25,11 @@ var ErrInvalidOptions = errors.New("invalid options")
 
 // Config is what the command line says.
 type Config struct {
-	ConfigFile  string        // local mode: the INI file
-	DataDir     string        // state kept between runs (the self-signed certificate)
-	LCAPort     int           // -lca-port when given; 0: not given
-	StopTimeout time.Duration // how long Stop may drain; 0: 30 s
+	ConfigFile  string          // local mode: the INI file
+	Confserv    *ConfservConfig // Configuration Server mode (instead of ConfigFile)
+	DataDir     string          // state kept between runs (the self-signed certificate, the confserv cache)
+	LCAPort     int             // -lca-port when given; 0: not given
+	StopTimeout time.Duration   // how long Stop may drain; 0: 30 s
 }
 
 // Deps are the daemon's outside dependencies.
@@ -39,7 +38,7 @@ type Deps struct {
 	// Hangup delivers SIGHUP: reload the options and reopen log files.
 	Hangup <-chan os.Signal
 	// OnReload, when set, is told the result of every reload after start-up
-	// (tests; later the LCA and Configuration Server reports).
+	// (tests; later the LCA reports).
 	OnReload func(Result)
 }
 
@@ -47,59 +46,68 @@ type Deps struct {
 // change before it is read: editors and tools write it in several steps.
 const fileSettle = 150 * time.Millisecond
 
-// Run runs the gateway in local mode until ctx is cancelled:
+// Run runs the gateway until ctx is cancelled:
 //
-//  1. read and validate the options file (invalid → ErrInvalidOptions);
-//  2. start the subsystems in apply order (log first);
-//  3. reload on SIGHUP and whenever the file changes;
+//  1. read and validate the options — from the file (local mode) or the
+//     Configuration Server (invalid → ErrInvalidOptions);
+//  2. start the subsystems in start order (log first);
+//  3. apply every later change through the reload pipeline: file changes and
+//     SIGHUP in local mode, watched changes in Configuration Server mode
+//     (each applied or rejected revision is reported back);
 //  4. when ctx is done, stop the subsystems in reverse order, each within
 //     StopTimeout.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
 	log := deps.Logging.Logger()
 	rlog := log.Named("reload")
-	path, err := filepath.Abs(cfg.ConfigFile)
-	if err != nil {
-		return err
+	var src source
+	mode := "local"
+	if cfg.Confserv != nil {
+		cs, err := newConfservSource(*cfg.Confserv, cfg.DataDir, log.Named("confserv"))
+		if err != nil {
+			return err
+		}
+		src, mode = cs, "configuration server"
+	} else {
+		fs, err := newFileSource(cfg.ConfigFile, log)
+		if err != nil {
+			return err
+		}
+		src = fs
 	}
-	set, warnings, err := LoadFile(path)
+	first := src.first(ctx)
+	set, warnings, err := parseUpdate(first)
 	if err != nil {
+		src.report(ctx, first, err)
 		return err
 	}
 	logProblems(rlog, hclog.Warn, "option warning", warnings)
 
-	parts := newParts(set, cfg, deps.Logging)
+	parts := newParts(set, cfg, deps.Logging, src.sipFallback)
 	reloader := NewReloader(rlog, set, parts)
 	var started []Part
 	for _, p := range parts {
 		if err := p.Sub.Start(ctx); err != nil {
 			stopParts(log, started, cfg.StopTimeout)
-			return fmt.Errorf("start %s: %w", p.Owner, err)
+			err = fmt.Errorf("start %s: %w", p.Owner, err)
+			src.report(ctx, first, err)
+			return err
 		}
 		started = append(started, p)
 	}
-	log.Info("started", "version", version.Version, "mode", "local", "config", path, "pid", os.Getpid())
-
+	log.Info("started", "version", version.Version, "mode", mode, "options", first.source, "pid", os.Getpid())
+	src.report(ctx, first, nil)
 	if cfg.LCAPort != 0 {
 		log.Warn("-lca-port is ignored: this version does not connect to a Local Control Agent yet", "lca_port", cfg.LCAPort)
 	}
 
-	watcher, changes, err := watchFile(path)
-	if err != nil {
-		log.Warn("configuration file is not watched; reload with SIGHUP", "config", path, "error", err)
-	} else {
-		defer watcher.Close()
-	}
-
-	reload := func(trigger string) {
-		res := reloadFile(ctx, rlog, reloader, path, trigger)
-		if deps.OnReload != nil {
-			deps.OnReload(res)
-		}
-	}
+	srcCtx, stopSource := context.WithCancel(ctx)
+	defer stopSource()
+	go src.run(srcCtx)
 	for {
 		select {
 		case <-ctx.Done():
 			log.Info("stopping")
+			stopSource()
 			stopParts(log, started, cfg.StopTimeout)
 			log.Info("stopped")
 			return nil
@@ -107,23 +115,45 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 			if err := deps.Logging.Reopen(); err != nil {
 				log.Error("reopen log files", "error", err)
 			}
-			reload("SIGHUP")
-		case <-changes:
-			reload("file change")
+			src.reread()
+		case u := <-src.updates():
+			res := applyUpdate(ctx, rlog, reloader, u)
+			src.report(ctx, u, res.Err)
+			if deps.OnReload != nil {
+				deps.OnReload(res)
+			}
 		}
 	}
+}
+
+// parseUpdate validates an update's options. The error wraps
+// ErrInvalidOptions and a *options.Error when values are invalid.
+func parseUpdate(u update) (*options.Set, []options.Problem, error) {
+	if u.err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidOptions, u.err)
+	}
+	set, err := options.Parse(u.sections)
+	if err != nil {
+		var perr *options.Error
+		if errors.As(err, &perr) {
+			perr.Warnings = append(u.warnings, perr.Warnings...)
+		}
+		return nil, nil, fmt.Errorf("%w from %s: %w", ErrInvalidOptions, u.source, err)
+	}
+	return set, append(u.warnings, set.Warnings()...), nil
 }
 
 // newParts builds the subsystems in start order: log, media, sip, call
 // control, web, bans. They stop in the reverse order: web first (no new
 // requests; sessions signed out), then call control waits for the calls it
 // is ending, then SIP (unregister, BYE what is left), then media.
-func newParts(set *options.Set, cfg Config, logs *logging.Logging) []Part {
+func newParts(set *options.Set, cfg Config, logs *logging.Logging, sipFallback func() options.HostPort) []Part {
 	log := logs.Logger()
 	bans := ban.New(banConfig(set), log.Named("ban"), nil)
 	m := media.New(set, media.Deps{Log: log.Named("media")})
 	var engine *calls.Engine
-	ua := sipua.New(set, sipua.Deps{Log: log.Named("sip"), Incoming: func(inc *sipua.Incoming) { engine.Incoming(inc) }})
+	ua := sipua.New(set, sipua.Deps{Log: log.Named("sip"), ServerFallback: sipFallback,
+		Incoming: func(inc *sipua.Incoming) { engine.Incoming(inc) }})
 	engine = calls.New(calls.Deps{Log: log.Named("calls"), UA: ua, Media: m})
 	w := web.New(set, web.Deps{Log: log.Named("web"), Engine: engine, Bans: bans, DataDir: cfg.DataDir})
 	return []Part{
@@ -162,48 +192,37 @@ func (p banPart) Reload(_ context.Context, next *options.Set) error {
 }
 func (banPart) Stop(context.Context) error { return nil }
 
-// LoadFile reads and validates an options file. The error wraps
+// LoadFile reads and validates an options file (for -check). The error wraps
 // ErrInvalidOptions and a *options.Error when values are invalid.
 func LoadFile(path string) (*options.Set, []options.Problem, error) {
-	sections, iniWarnings, err := options.LoadINI(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
-	}
-	set, err := options.Parse(sections)
-	if err != nil {
-		var perr *options.Error
-		if errors.As(err, &perr) {
-			perr.Warnings = append(iniWarnings, perr.Warnings...)
-		}
-		return nil, nil, fmt.Errorf("%w in %s: %w", ErrInvalidOptions, path, err)
-	}
-	return set, append(iniWarnings, set.Warnings()...), nil
+	sections, warnings, err := options.LoadINI(path)
+	return parseUpdate(update{sections: sections, warnings: warnings, source: path, err: err})
 }
 
-// reloadFile is one pass of the reload pipeline for local mode.
-func reloadFile(ctx context.Context, log hclog.Logger, r *Reloader, path, trigger string) Result {
-	res := Result{Source: path}
-	set, warnings, err := LoadFile(path)
+// applyUpdate is one pass of the reload pipeline.
+func applyUpdate(ctx context.Context, log hclog.Logger, r *Reloader, u update) Result {
+	res := Result{Source: u.source}
+	set, warnings, err := parseUpdate(u)
 	if err != nil {
 		res.Err = err
 		var perr *options.Error
 		if errors.As(err, &perr) {
 			logProblems(log, hclog.Error, "option rejected", perr.Problems)
-			log.Error("options rejected; the running options are kept", "source", path, "trigger", trigger, "problems", len(perr.Problems))
+			log.Error("options rejected; the running options are kept", "source", u.source, "problems", len(perr.Problems))
 		} else {
-			log.Error("options not read; the running options are kept", "source", path, "trigger", trigger, "error", err)
+			log.Error("options not read; the running options are kept", "source", u.source, "error", u.err)
 		}
 		return res
 	}
 	delta, err := r.Apply(ctx, set)
 	if err != nil {
 		res.Err = err
-		log.Error("options rejected by a subsystem; the running options are kept", "source", path, "trigger", trigger, "error", err)
+		log.Error("options rejected by a subsystem; the running options are kept", "source", u.source, "error", err)
 		return res
 	}
 	res.Changed = delta
 	if delta.Empty() {
-		log.Debug("options unchanged", "source", path, "trigger", trigger)
+		log.Debug("options unchanged", "source", u.source)
 		return res
 	}
 	logProblems(log, hclog.Warn, "option warning", warnings)
@@ -212,7 +231,7 @@ func reloadFile(ctx context.Context, log hclog.Logger, r *Reloader, path, trigge
 			log.Info("option changed", "option", c.Def.Key(), "old", display(c.Def, c.Old), "new", display(c.Def, c.New), "subsystem", g.Owner, "takes_effect", g.Effect)
 		}
 	}
-	log.Info("options applied", "source", path, "trigger", trigger, "changes", len(delta.Changes("")))
+	log.Info("options applied", "source", u.source, "changes", len(delta.Changes("")))
 	return res
 }
 
@@ -241,47 +260,4 @@ func stopParts(log hclog.Logger, parts []Part, timeout time.Duration) {
 		}
 		cancel()
 	}
-}
-
-// watchFile watches the directory of path (editors replace files by
-// renaming, which a watch on the file itself would lose) and sends on the
-// returned channel once the file has been quiet for fileSettle after a change.
-func watchFile(path string) (*fsnotify.Watcher, <-chan struct{}, error) {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := w.Add(filepath.Dir(path)); err != nil {
-		w.Close()
-		return nil, nil, err
-	}
-	out := make(chan struct{}, 1)
-	// The goroutine ends when w.Close closes its Events channel.
-	go func() {
-		timer := time.NewTimer(time.Hour)
-		timer.Stop()
-		for {
-			select {
-			case ev, ok := <-w.Events:
-				if !ok {
-					timer.Stop()
-					return
-				}
-				if filepath.Clean(ev.Name) == path && !ev.Has(fsnotify.Chmod) {
-					timer.Reset(fileSettle)
-				}
-			case _, ok := <-w.Errors:
-				if !ok {
-					timer.Stop()
-					return
-				}
-			case <-timer.C:
-				select {
-				case out <- struct{}{}:
-				default: // a reload is already pending
-				}
-			}
-		}
-	}()
-	return w, out, nil
 }

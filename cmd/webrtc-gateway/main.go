@@ -2,7 +2,7 @@
 //
 //	webrtc-gateway -config FILE [-lca-port N]      local mode
 //	webrtc-gateway -check -config FILE              validate and print the options
-//	webrtc-gateway -host H -port P -app NAME        Configuration Server mode
+//	webrtc-gateway -host H -port P -app NAME [-app-token-file F]   Configuration Server mode
 //
 // Exit codes: 0 stopped cleanly (or -check: valid), 1 failed while running,
 // 2 bad command line or invalid options.
@@ -15,9 +15,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/emiago/sipgo/sip"
@@ -36,13 +39,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	host := fs.String("host", "", "Configuration Server `host` (Configuration Server mode)")
 	port := fs.Int("port", 0, "Configuration Server `port`")
 	app := fs.String("app", "", "`name` of this gateway's application object in the Configuration Server")
+	tokenFile := fs.String("app-token-file", "", "`file` holding the application's Configuration Server credential (else $WRTCGW_APP_TOKEN)")
+	confservCA := fs.String("confserv-ca", "", "PEM `file` of the authorities that sign the Configuration Server's certificate (implies HTTPS)")
+	confservHTTPS := fs.Bool("confserv-https", false, "reach the Configuration Server over HTTPS (system authorities)")
 	lcaPort := fs.Int("lca-port", 4999, "`port` of the Local Control Agent on this host")
 	config := fs.String("config", "", "options `file` (local mode, without a Configuration Server)")
 	dataDir := fs.String("data", defaultDataDir(), "`directory` for state kept between runs (the self-signed certificate)")
 	check := fs.Bool("check", false, "validate the options, print the effective options with their sources, and exit: 0 valid, 2 invalid")
 	showVersion := fs.Bool("V", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: webrtc-gateway -config FILE [-lca-port N]\n       webrtc-gateway -check -config FILE\n       webrtc-gateway -host H -port P -app NAME [-lca-port N]\n\n")
+		fmt.Fprintf(stderr, "usage: webrtc-gateway -config FILE [-lca-port N]\n       webrtc-gateway -check -config FILE\n       webrtc-gateway -host H -port P -app NAME [-app-token-file F] [-lca-port N]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -61,13 +67,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case fs.NArg() > 0:
 		fmt.Fprintf(stderr, "webrtc-gateway: unexpected argument %q\n", fs.Arg(0))
 		return 2
-	case *host != "" || *port != 0 || *app != "":
-		if *config != "" {
-			fmt.Fprintln(stderr, "webrtc-gateway: -config (local mode) and -host/-port/-app (Configuration Server mode) exclude each other")
-		} else {
-			fmt.Fprintln(stderr, "webrtc-gateway: Configuration Server mode (-host, -port, -app) is not available in this version; run in local mode with -config FILE")
-		}
+	case (*host != "" || *port != 0 || *app != "") && *config != "":
+		fmt.Fprintln(stderr, "webrtc-gateway: -config (local mode) and -host/-port/-app (Configuration Server mode) exclude each other")
 		return 2
+	case *host != "" || *port != 0 || *app != "":
+		if *host == "" || *port == 0 || *app == "" {
+			fmt.Fprintln(stderr, "webrtc-gateway: Configuration Server mode needs -host, -port and -app")
+			return 2
+		}
+		if *check {
+			fmt.Fprintln(stderr, "webrtc-gateway: -check works on a file: -check -config FILE")
+			return 2
+		}
 	case *config == "":
 		fs.Usage()
 		return 2
@@ -75,6 +86,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkOptions(*config, stdout, stderr)
 	}
 
+	if *app != "" {
+		token := os.Getenv("WRTCGW_APP_TOKEN")
+		if *tokenFile != "" {
+			data, err := os.ReadFile(*tokenFile)
+			if err != nil {
+				fmt.Fprintf(stderr, "webrtc-gateway: -app-token-file: %v\n", err)
+				return 2
+			}
+			token = strings.TrimSpace(string(data))
+		}
+		if token == "" {
+			fmt.Fprintln(stderr, "webrtc-gateway: no credential for the Configuration Server: -app-token-file FILE or $WRTCGW_APP_TOKEN (gwctl credentials APP makes one)")
+			return 2
+		}
+		scheme := "http"
+		if *confservHTTPS || *confservCA != "" {
+			scheme = "https"
+		}
+		cfg.Confserv = &gateway.ConfservConfig{URL: scheme + "://" + net.JoinHostPort(*host, strconv.Itoa(*port)),
+			Token: token, App: *app, CAFile: *confservCA}
+	}
 	logs := logging.New("gateway", stdout, stderr)
 	defer logs.Close()
 	log := logs.Logger()
@@ -99,7 +131,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	err := gateway.Run(ctx, cfg, gateway.Deps{Logging: logs, Hangup: hangup})
 	switch {
 	case errors.Is(err, gateway.ErrInvalidOptions):
-		printInvalid(stderr, *config, err)
+		source := *config
+		if source == "" {
+			source = "application " + *app
+		}
+		printInvalid(stderr, source, err)
 		return 2
 	case err != nil:
 		log.Error("gateway failed", "error", err)

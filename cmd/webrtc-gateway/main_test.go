@@ -152,7 +152,9 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{nil, "usage: webrtc-gateway -config FILE"},
-		{[]string{"-host", "cs", "-port", "2020", "-app", "gw"}, "Configuration Server mode (-host, -port, -app) is not available"},
+		{[]string{"-host", "cs", "-port", "2020", "-app", "gw"}, "no credential for the Configuration Server"},
+		{[]string{"-host", "cs", "-app", "gw"}, "needs -host, -port and -app"},
+		{[]string{"-host", "cs", "-port", "2020", "-app", "gw", "-app-token-file", "/nonexistent"}, "-app-token-file"},
 		{[]string{"-app", "gw", "-config", "x.ini"}, "exclude each other"},
 		{[]string{"-config", "x.ini", "extra"}, `unexpected argument "extra"`},
 		{[]string{"-nonsense"}, "flag provided but not defined"},

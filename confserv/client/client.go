@@ -91,11 +91,17 @@ func HasStatus(err error, status int) bool {
 // do sends one request; in is JSON-encoded when not nil, out decoded when
 // not nil. rev, when not 0, goes in If-Match.
 func (c *Client) do(ctx context.Context, method, path string, in, out any, rev uint64) error {
+	_, err := c.doHeader(ctx, method, path, in, out, rev)
+	return err
+}
+
+// doHeader is do, returning the response headers too.
+func (c *Client) doHeader(ctx context.Context, method, path string, in, out any, rev uint64) (http.Header, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body = bytes.NewReader(b)
 	}
@@ -106,7 +112,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, rev u
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -119,12 +125,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, rev u
 	}
 	res, err := c.hc.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if res.StatusCode >= 300 {
 		se := &StatusError{Status: res.StatusCode, Message: http.StatusText(res.StatusCode), Body: data}
@@ -132,15 +138,15 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, rev u
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			se.Message, se.Problems = e.Error, e.Problems
 		}
-		return se
+		return res.Header, se
 	}
 	if out == nil || len(data) == 0 {
-		return nil
+		return res.Header, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		return res.Header, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
-	return nil
+	return res.Header, nil
 }
 
 // Login signs an operator in and keeps the session token for later calls.
@@ -235,6 +241,18 @@ func (c *Client) Apps(ctx context.Context) ([]api.Application, error) {
 // App reads one application.
 func (c *Client) App(ctx context.Context, name string) (api.Application, error) {
 	return get[api.Application](ctx, c, pathApps, name)
+}
+
+// AppAt reads one application and the store's revision just before the read
+// (watch from it to miss nothing).
+func (c *Client) AppAt(ctx context.Context, name string) (api.Application, uint64, error) {
+	var a api.Application
+	h, err := c.doHeader(ctx, http.MethodGet, pathApps+"/"+url.PathEscape(name), nil, &a, 0)
+	if err != nil {
+		return a, 0, err
+	}
+	rev, _ := strconv.ParseUint(h.Get("X-Revision"), 10, 64)
+	return a, rev, nil
 }
 
 // CreateApp creates an application.

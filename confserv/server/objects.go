@@ -156,6 +156,7 @@ func (s *Server) application(name string) (*api.Application, bool) {
 
 func (s *Server) listObjects(k kind) func(http.ResponseWriter, *http.Request, principal) {
 	return func(w http.ResponseWriter, _ *http.Request, p principal) {
+		w.Header().Set("X-Revision", strconv.FormatUint(s.st.Revision(), 10))
 		all, err := s.st.List(k.name())
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, err.Error())
@@ -182,6 +183,9 @@ func (s *Server) getObject(k kind) func(http.ResponseWriter, *http.Request, prin
 			writeError(w, http.StatusForbidden, "not visible to this application")
 			return
 		}
+		// The store's revision before the read: a watch from it misses
+		// nothing that happens after (docs/confserv-api.md, X-Revision).
+		w.Header().Set("X-Revision", strconv.FormatUint(s.st.Revision(), 10))
 		data, err := s.st.Get(k.name(), name)
 		if err != nil {
 			s.storeError(w, err, k, name, nil)
