@@ -1,0 +1,518 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"webrtcgw/confserv/api"
+	"webrtcgw/confserv/client"
+	"webrtcgw/internal/testpeers"
+)
+
+// binary is confserv built for these tests: they run the real process on
+// loopback with a real bbolt file.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "confserv-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "confserv")
+	// Built without -race: bcrypt under the race detector takes seconds per
+	// hash, and the server's concurrency is race-tested in process.
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// confserv is a running process.
+type confserv struct {
+	t    *testing.T
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	url  string
+}
+
+func startConfserv(t *testing.T, dir string, port int, extra ...string) *confserv {
+	t.Helper()
+	if port == 0 {
+		port = testpeers.FreePort(t, "tcp")
+	}
+	c := &confserv{t: t, dir: dir, port: port, out: &bytes.Buffer{}, url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	args := append([]string{"-listen", "127.0.0.1", "-port", fmt.Sprint(port), "-data", dir}, extra...)
+	c.cmd = exec.Command(binary, args...)
+	c.cmd.Stdout, c.cmd.Stderr = &lockedWriter{w: c.out}, &lockedWriter{w: c.out}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.stop()
+		if t.Failed() {
+			t.Logf("confserv output:\n%s", c.output())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(c.output(), "started") {
+		if time.Now().After(deadline) {
+			t.Fatalf("confserv did not start:\n%s", c.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return c
+}
+
+var outMu sync.Mutex
+
+type lockedWriter struct{ w *bytes.Buffer }
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	outMu.Lock()
+	defer outMu.Unlock()
+	return l.w.Write(p)
+}
+
+func (c *confserv) output() string {
+	outMu.Lock()
+	defer outMu.Unlock()
+	return c.out.String()
+}
+
+func (c *confserv) stop() {
+	if c.cmd.ProcessState != nil {
+		return
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	c.cmd.Wait()
+}
+
+func (c *confserv) kill() {
+	c.cmd.Process.Kill()
+	c.cmd.Wait()
+}
+
+// client returns an API client signed in as name (the initial admin when
+// password is empty).
+func (c *confserv) client(name, password string) *client.Client {
+	c.t.Helper()
+	if password == "" {
+		data, err := os.ReadFile(filepath.Join(c.dir, "initial-admin-password"))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		password = strings.TrimSpace(string(data))
+	}
+	cl, err := client.New(client.Config{URL: c.url})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := cl.Login(context.Background(), name, password); err != nil {
+		c.t.Fatalf("login %s: %v", name, err)
+	}
+	return cl
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestFirstStart(t *testing.T) {
+	dir := t.TempDir()
+	cs := startConfserv(t, dir, 0)
+	st, err := os.Stat(filepath.Join(dir, "initial-admin-password"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("initial-admin-password: %v mode %v, want 0600", err, st.Mode().Perm())
+	}
+	if !strings.Contains(cs.output(), "operator admin created with password") {
+		t.Error("the initial password was not printed")
+	}
+	admin := cs.client("admin", "")
+	ctx := ctxT(t)
+	tpl, err := admin.Template(ctx, "WebRTC_Gateway")
+	if err != nil || tpl.Metadata == nil || len(tpl.Metadata.Sections) < 5 {
+		t.Fatalf("shipped template: %+v %v", tpl, err)
+	}
+	// An application can be created at once, from the template's defaults.
+	app, err := admin.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "gw1"}, Template: "WebRTC_Gateway"})
+	if err != nil || app.Type != "WebRTC_Gateway" || app.Options["web"]["https-port"] != "8443" {
+		t.Fatalf("CreateApp = %+v, %v", app, err)
+	}
+	// A second start does not create anything again.
+	cs.stop()
+	cs2 := startConfserv(t, dir, 0)
+	if strings.Contains(cs2.output(), "operator admin created") {
+		t.Error("a restart created the admin again")
+	}
+	if _, err := cs2.client("admin", "").App(ctx, "gw1"); err != nil {
+		t.Errorf("app after restart: %v", err)
+	}
+}
+
+func TestRevisionsAndValidation(t *testing.T) {
+	cs := startConfserv(t, t.TempDir(), 0)
+	admin := cs.client("admin", "")
+	ctx := ctxT(t)
+	app, err := admin.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "gw1"}, Template: "WebRTC_Gateway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "gw1"}, Template: "WebRTC_Gateway"}); !client.HasStatus(err, 409) {
+		t.Errorf("create twice = %v, want 409", err)
+	}
+	// 428 without If-Match.
+	req, _ := http.NewRequest(http.MethodPut, cs.url+"/api/v1/apps/gw1", strings.NewReader(`{"name":"gw1","template":"WebRTC_Gateway"}`))
+	req.Header.Set("Authorization", "Bearer "+loginToken(t, cs))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 428 {
+		t.Errorf("PUT without If-Match = %d, want 428", res.StatusCode)
+	}
+	// Two writers: the second, with the revision it read, gets 412.
+	a1, a2 := app, app
+	a1.Options["web"]["max-sessions"] = "500"
+	if _, err := admin.UpdateApp(ctx, a1); err != nil {
+		t.Fatal(err)
+	}
+	a2.Options["web"]["max-sessions"] = "600"
+	_, err = admin.UpdateApp(ctx, a2)
+	if !client.HasStatus(err, 412) {
+		t.Fatalf("stale write = %v, want 412", err)
+	}
+	var se *client.StatusError
+	errors.As(err, &se)
+	if !strings.Contains(string(se.Body), `"max-sessions": "500"`) {
+		t.Errorf("412 body does not show the current object: %s", se.Body)
+	}
+	// 422 names every bad option; nothing is written.
+	cur, _ := admin.App(ctx, "gw1")
+	bad := cur
+	bad.Options["web"]["https-port"] = "99999"
+	bad.Options["media"]["rtp-port-min"] = "abc"
+	bad.Options["sip"]["sip-transport"] = "sctp"
+	_, err = admin.UpdateApp(ctx, bad)
+	if !client.HasStatus(err, 422) {
+		t.Fatalf("invalid options = %v, want 422", err)
+	}
+	errors.As(err, &se)
+	for _, want := range []string{"web/https-port", "media/rtp-port-min", "sip/sip-transport"} {
+		found := false
+		for _, p := range se.Problems {
+			found = found || strings.HasPrefix(p, want+": ")
+		}
+		if !found {
+			t.Errorf("422 problems %q do not name %s", se.Problems, want)
+		}
+	}
+	// Rules between options are checked too.
+	bad, _ = admin.App(ctx, "gw1")
+	bad.Options["web"]["https-port"], bad.Options["web"]["http-port"] = "0", "0"
+	if _, err := admin.UpdateApp(ctx, bad); !client.HasStatus(err, 422) {
+		t.Errorf("both web ports 0 = %v, want 422", err)
+	}
+	if after, _ := admin.App(ctx, "gw1"); after.Revision != cur.Revision {
+		t.Error("a refused write changed the application")
+	}
+	// Unknown options are kept, with a warning.
+	w, _ := admin.App(ctx, "gw1")
+	w.Options["web"]["colour"] = "blue"
+	got, err := admin.UpdateApp(ctx, w)
+	if err != nil || len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "web/colour") {
+		t.Errorf("unknown option: %+v, %v", got.Warnings, err)
+	}
+}
+
+func loginToken(t *testing.T, cs *confserv) string {
+	t.Helper()
+	data, _ := os.ReadFile(filepath.Join(cs.dir, "initial-admin-password"))
+	cl, _ := client.New(client.Config{URL: cs.url})
+	s, err := cl.Login(context.Background(), "admin", strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Token
+}
+
+func TestRolesAndSecrets(t *testing.T) {
+	cs := startConfserv(t, t.TempDir(), 0)
+	admin := cs.client("admin", "")
+	ctx := ctxT(t)
+	for _, op := range []api.Operator{{Meta: api.Meta{Name: "olga"}, Role: api.RoleOperator, Password: "operator-pw"},
+		{Meta: api.Meta{Name: "vic"}, Role: api.RoleViewer, Password: "viewer-pw1"}} {
+		if _, err := admin.CreateOperator(ctx, op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	olga, vic := cs.client("olga", "operator-pw"), cs.client("vic", "viewer-pw1")
+	app, err := olga.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "gw1"}, Template: "WebRTC_Gateway"})
+	if err != nil {
+		t.Fatalf("operator creates an app: %v", err)
+	}
+	app.Options["media"]["ice-servers"] = "turn:turn.example.com"
+	app.Options["media"]["turn-username"] = "u"
+	app.Options["media"]["turn-password"] = "s3cret-turn"
+	app, err = olga.UpdateApp(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.Options["media"]["turn-password"] != api.Masked {
+		t.Errorf("secret shown to an operator: %q", app.Options["media"]["turn-password"])
+	}
+	if _, err := vic.App(ctx, "gw1"); err != nil {
+		t.Errorf("viewer reads: %v", err)
+	}
+	if _, err := vic.UpdateApp(ctx, app); !client.HasStatus(err, 403) {
+		t.Errorf("viewer writes = %v, want 403", err)
+	}
+	if _, err := olga.Operators(ctx); !client.HasStatus(err, 403) {
+		t.Errorf("operator lists operators = %v, want 403", err)
+	}
+	if _, err := olga.NewCredential(ctx, "gw1"); !client.HasStatus(err, 403) {
+		t.Errorf("operator makes a credential = %v, want 403", err)
+	}
+	// Writing the mask back keeps the secret.
+	app.Options["web"]["max-sessions"] = "700"
+	if _, err := olga.UpdateApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	// The daemon's credential reads the real value, and only its scope.
+	token, err := admin.NewCredential(ctx, "gw1")
+	if err != nil || !strings.HasPrefix(token, "gwapp_gw1_") {
+		t.Fatalf("credential = %q, %v", token, err)
+	}
+	daemon, _ := client.New(client.Config{URL: cs.url, Token: token})
+	mine, err := daemon.App(ctx, "gw1")
+	if err != nil || mine.Options["media"]["turn-password"] != "s3cret-turn" {
+		t.Errorf("daemon reads its app: %q, %v", mine.Options["media"]["turn-password"], err)
+	}
+	olga.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "other"}, Template: "SIP_Server"})
+	if _, err := daemon.App(ctx, "other"); !client.HasStatus(err, 403) {
+		t.Errorf("daemon reads an unconnected app = %v, want 403", err)
+	}
+	if err := daemon.Report(ctx, "other", api.Report{Revision: 1, Status: api.ReportApplied}); !client.HasStatus(err, 403) {
+		t.Errorf("daemon reports for another app = %v, want 403", err)
+	}
+	if err := daemon.Report(ctx, "gw1", api.Report{Revision: mine.Revision, Status: api.ReportRejected, Error: "media/x: bad"}); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := olga.App(ctx, "gw1"); a.Report == nil || a.Report.Status != api.ReportRejected || a.Report.Error != "media/x: bad" {
+		t.Errorf("report shown = %+v", a.Report)
+	}
+	// The audit names who changed what; secrets stay masked.
+	entries, err := olga.Audit(ctx, api.KindApplication, "gw1", 10)
+	if err != nil || len(entries) < 3 {
+		t.Fatalf("audit = %d entries, %v", len(entries), err)
+	}
+	text := fmt.Sprint(entries)
+	if strings.Contains(text, "s3cret") || !strings.Contains(text, "options/web/max-sessions") || entries[0].Who != "olga" {
+		t.Errorf("audit entries: %s", text)
+	}
+	// A revoked credential is refused.
+	admin.RevokeCredential(ctx, "gw1")
+	if _, err := daemon.App(ctx, "gw1"); !client.HasStatus(err, 401) {
+		t.Errorf("revoked credential = %v, want 401", err)
+	}
+}
+
+func TestFailedLoginsBan(t *testing.T) {
+	cs := startConfserv(t, t.TempDir(), 0)
+	cl, _ := client.New(client.Config{URL: cs.url})
+	ctx := ctxT(t)
+	for i := 0; i < 3; i++ {
+		if _, err := cl.Login(ctx, "admin", "wrong"); !client.HasStatus(err, 401) {
+			t.Fatalf("wrong password = %v, want 401", err)
+		}
+	}
+	if _, err := cl.Login(ctx, "admin", strings.TrimSpace(readFile(t, filepath.Join(cs.dir, "initial-admin-password")))); !client.HasStatus(err, 429) {
+		t.Errorf("right password while banned = %v, want 429", err)
+	}
+	if !strings.Contains(cs.output(), `login failed: client_ip=127.0.0.1 user=admin reason="wrong operator name or password"`) {
+		t.Errorf("no fixed-format failure line:\n%s", cs.output())
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestWatchAcrossRestart writes 1000 changes while a watcher keeps
+// reconnecting, with a confserv restart in the middle: the watcher sees every
+// change exactly once, in order.
+func TestWatchAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	cs := startConfserv(t, dir, 0)
+	port := cs.port
+	admin := cs.client("admin", "")
+	ctx := ctxT(t)
+	created, err := admin.CreateHost(ctx, api.Host{Meta: api.Meta{Name: "h"}, Address: "10.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := created.Revision
+
+	const writes = 1000
+	seen := make(chan uint64, writes+10)
+	watchDone := make(chan error, 1)
+	go func() {
+		w, _ := client.New(client.Config{URL: fmt.Sprintf("http://127.0.0.1:%d", port)})
+		since := start
+		for since < start+writes {
+			if tok := currentToken.Load(); tok != nil {
+				w.SetToken(*tok)
+			}
+			res, err := w.Watch(ctx, since, 2*time.Second)
+			if err != nil {
+				if ctx.Err() != nil {
+					watchDone <- err
+					return
+				}
+				time.Sleep(50 * time.Millisecond) // confserv restarting: reconnect
+				continue
+			}
+			if res.Reset {
+				watchDone <- errors.New("reset within the history")
+				return
+			}
+			for _, e := range res.Events {
+				seen <- e.Revision
+			}
+			since = res.Revision
+		}
+		watchDone <- nil
+	}()
+	tok := loginToken(t, cs)
+	currentToken.Store(&tok)
+	h, _ := admin.Host(ctx, "h")
+	for i := 0; i < writes; i++ {
+		if i == writes/2 {
+			cs.stop()
+			cs = startConfserv(t, dir, port)
+			admin = cs.client("admin", "")
+			tok := loginToken(t, cs)
+			currentToken.Store(&tok)
+		}
+		h.LCAPort = 4000 + i
+		var err error
+		if h, err = admin.UpdateHost(ctx, h); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if err := <-watchDone; err != nil {
+		t.Fatal(err)
+	}
+	close(seen)
+	want := start + 1
+	for rev := range seen {
+		if rev != want {
+			t.Fatalf("watch saw revision %d, want %d (each once, in order)", rev, want)
+		}
+		want++
+	}
+	if want != start+writes+1 {
+		t.Fatalf("watch saw up to %d, want %d", want-1, start+writes)
+	}
+}
+
+var currentToken atomicString
+
+type atomicString struct {
+	mu sync.Mutex
+	s  *string
+}
+
+func (a *atomicString) Load() *string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.s
+}
+
+func (a *atomicString) Store(s *string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.s = s
+}
+
+
+// TestCrashSafety kills confserv with SIGKILL while a writer streams
+// acknowledged writes; after a restart every acknowledged write is there and
+// every object reads whole.
+func TestCrashSafety(t *testing.T) {
+	dir := t.TempDir()
+	cs := startConfserv(t, dir, 0)
+	admin := cs.client("admin", "")
+	ctx := ctxT(t)
+	acked := map[string]int{}
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := fmt.Sprintf("h%d", i)
+			if _, err := admin.CreateHost(ctx, api.Host{Meta: api.Meta{Name: name}, Address: "10.0.0.1", LCAPort: i % 60000}); err != nil {
+				return // the process is gone
+			}
+			mu.Lock()
+			acked[name] = i % 60000
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(1500 * time.Millisecond) // let a stream of writes run before the crash
+	cs.kill()
+	close(stop)
+	<-done
+	cs2 := startConfserv(t, dir, 0)
+	admin2 := cs2.client("admin", "")
+	hosts, err := admin2.Hosts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, h := range hosts {
+		got[h.Name] = h.LCAPort
+		if h.Address != "10.0.0.1" {
+			t.Errorf("torn host %+v", h)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) < 10 {
+		t.Fatalf("only %d writes before the kill", len(acked))
+	}
+	for name, port := range acked {
+		if p, ok := got[name]; !ok || p != port {
+			t.Errorf("acknowledged write %s lost after kill -9", name)
+		}
+	}
+	t.Logf("%d acknowledged writes, %d hosts after restart", len(acked), len(got))
+}
