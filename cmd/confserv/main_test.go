@@ -457,7 +457,6 @@ func (a *atomicString) Store(s *string) {
 	a.s = s
 }
 
-
 // TestCrashSafety kills confserv with SIGKILL while a writer streams
 // acknowledged writes; after a restart every acknowledged write is there and
 // every object reads whole.
