@@ -1,132 +1,27 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"webrtcgw/confserv/api"
 	"webrtcgw/confserv/client"
-	"webrtcgw/internal/testpeers"
+	"webrtcgw/confserv/confservtest"
 )
 
-// binary is confserv built for these tests: they run the real process on
-// loopback with a real bbolt file.
-var binary string
+// The tests run the real confserv process on loopback with a real bbolt
+// file (confserv/confservtest).
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "confserv-bin")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "confserv")
-	// Built without -race: bcrypt under the race detector takes seconds per
-	// hash, and the server's concurrency is race-tested in process.
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// confserv is a running process.
-type confserv struct {
-	t    *testing.T
-	dir  string
-	port int
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	url  string
-}
-
-func startConfserv(t *testing.T, dir string, port int, extra ...string) *confserv {
-	t.Helper()
-	if port == 0 {
-		port = testpeers.FreePort(t, "tcp")
-	}
-	c := &confserv{t: t, dir: dir, port: port, out: &bytes.Buffer{}, url: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	args := append([]string{"-listen", "127.0.0.1", "-port", fmt.Sprint(port), "-data", dir}, extra...)
-	c.cmd = exec.Command(binary, args...)
-	c.cmd.Stdout, c.cmd.Stderr = &lockedWriter{w: c.out}, &lockedWriter{w: c.out}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.stop()
-		if t.Failed() {
-			t.Logf("confserv output:\n%s", c.output())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(c.output(), "started") {
-		if time.Now().After(deadline) {
-			t.Fatalf("confserv did not start:\n%s", c.output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return c
-}
-
-var outMu sync.Mutex
-
-type lockedWriter struct{ w *bytes.Buffer }
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	outMu.Lock()
-	defer outMu.Unlock()
-	return l.w.Write(p)
-}
-
-func (c *confserv) output() string {
-	outMu.Lock()
-	defer outMu.Unlock()
-	return c.out.String()
-}
-
-func (c *confserv) stop() {
-	if c.cmd.ProcessState != nil {
-		return
-	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	c.cmd.Wait()
-}
-
-func (c *confserv) kill() {
-	c.cmd.Process.Kill()
-	c.cmd.Wait()
-}
-
-// client returns an API client signed in as name (the initial admin when
-// password is empty).
-func (c *confserv) client(name, password string) *client.Client {
-	c.t.Helper()
-	if password == "" {
-		data, err := os.ReadFile(filepath.Join(c.dir, "initial-admin-password"))
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		password = strings.TrimSpace(string(data))
-	}
-	cl, err := client.New(client.Config{URL: c.url})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if _, err := cl.Login(context.Background(), name, password); err != nil {
-		c.t.Fatalf("login %s: %v", name, err)
-	}
-	return cl
+func startConfserv(t *testing.T, dir string, port int) *confservtest.Server {
+	return confservtest.Start(t, dir, port)
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -142,10 +37,10 @@ func TestFirstStart(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("initial-admin-password: %v mode %v, want 0600", err, st.Mode().Perm())
 	}
-	if !strings.Contains(cs.output(), "operator admin created with password") {
+	if !strings.Contains(cs.Output(), "operator admin created with password") {
 		t.Error("the initial password was not printed")
 	}
-	admin := cs.client("admin", "")
+	admin := cs.Client("", "")
 	ctx := ctxT(t)
 	tpl, err := admin.Template(ctx, "WebRTC_Gateway")
 	if err != nil || tpl.Metadata == nil || len(tpl.Metadata.Sections) < 5 {
@@ -157,19 +52,19 @@ func TestFirstStart(t *testing.T) {
 		t.Fatalf("CreateApp = %+v, %v", app, err)
 	}
 	// A second start does not create anything again.
-	cs.stop()
+	cs.Stop()
 	cs2 := startConfserv(t, dir, 0)
-	if strings.Contains(cs2.output(), "operator admin created") {
+	if strings.Contains(cs2.Output(), "operator admin created") {
 		t.Error("a restart created the admin again")
 	}
-	if _, err := cs2.client("admin", "").App(ctx, "gw1"); err != nil {
+	if _, err := cs2.Client("", "").App(ctx, "gw1"); err != nil {
 		t.Errorf("app after restart: %v", err)
 	}
 }
 
 func TestRevisionsAndValidation(t *testing.T) {
 	cs := startConfserv(t, t.TempDir(), 0)
-	admin := cs.client("admin", "")
+	admin := cs.Client("", "")
 	ctx := ctxT(t)
 	app, err := admin.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "gw1"}, Template: "WebRTC_Gateway"})
 	if err != nil {
@@ -179,7 +74,7 @@ func TestRevisionsAndValidation(t *testing.T) {
 		t.Errorf("create twice = %v, want 409", err)
 	}
 	// 428 without If-Match.
-	req, _ := http.NewRequest(http.MethodPut, cs.url+"/api/v1/apps/gw1", strings.NewReader(`{"name":"gw1","template":"WebRTC_Gateway"}`))
+	req, _ := http.NewRequest(http.MethodPut, cs.URL+"/api/v1/apps/gw1", strings.NewReader(`{"name":"gw1","template":"WebRTC_Gateway"}`))
 	req.Header.Set("Authorization", "Bearer "+loginToken(t, cs))
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -243,11 +138,10 @@ func TestRevisionsAndValidation(t *testing.T) {
 	}
 }
 
-func loginToken(t *testing.T, cs *confserv) string {
+func loginToken(t *testing.T, cs *confservtest.Server) string {
 	t.Helper()
-	data, _ := os.ReadFile(filepath.Join(cs.dir, "initial-admin-password"))
-	cl, _ := client.New(client.Config{URL: cs.url})
-	s, err := cl.Login(context.Background(), "admin", strings.TrimSpace(string(data)))
+	cl, _ := client.New(client.Config{URL: cs.URL})
+	s, err := cl.Login(context.Background(), "admin", cs.AdminPassword())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +150,7 @@ func loginToken(t *testing.T, cs *confserv) string {
 
 func TestRolesAndSecrets(t *testing.T) {
 	cs := startConfserv(t, t.TempDir(), 0)
-	admin := cs.client("admin", "")
+	admin := cs.Client("", "")
 	ctx := ctxT(t)
 	for _, op := range []api.Operator{{Meta: api.Meta{Name: "olga"}, Role: api.RoleOperator, Password: "operator-pw"},
 		{Meta: api.Meta{Name: "vic"}, Role: api.RoleViewer, Password: "viewer-pw1"}} {
@@ -264,7 +158,7 @@ func TestRolesAndSecrets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	olga, vic := cs.client("olga", "operator-pw"), cs.client("vic", "viewer-pw1")
+	olga, vic := cs.Client("olga", "operator-pw"), cs.Client("vic", "viewer-pw1")
 	app, err := olga.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "gw1"}, Template: "WebRTC_Gateway"})
 	if err != nil {
 		t.Fatalf("operator creates an app: %v", err)
@@ -301,7 +195,7 @@ func TestRolesAndSecrets(t *testing.T) {
 	if err != nil || !strings.HasPrefix(token, "gwapp_gw1_") {
 		t.Fatalf("credential = %q, %v", token, err)
 	}
-	daemon, _ := client.New(client.Config{URL: cs.url, Token: token})
+	daemon, _ := client.New(client.Config{URL: cs.URL, Token: token})
 	mine, err := daemon.App(ctx, "gw1")
 	if err != nil || mine.Options["media"]["turn-password"] != "s3cret-turn" {
 		t.Errorf("daemon reads its app: %q, %v", mine.Options["media"]["turn-password"], err)
@@ -337,27 +231,19 @@ func TestRolesAndSecrets(t *testing.T) {
 
 func TestFailedLoginsBan(t *testing.T) {
 	cs := startConfserv(t, t.TempDir(), 0)
-	cl, _ := client.New(client.Config{URL: cs.url})
+	cl, _ := client.New(client.Config{URL: cs.URL})
 	ctx := ctxT(t)
 	for i := 0; i < 3; i++ {
 		if _, err := cl.Login(ctx, "admin", "wrong"); !client.HasStatus(err, 401) {
 			t.Fatalf("wrong password = %v, want 401", err)
 		}
 	}
-	if _, err := cl.Login(ctx, "admin", strings.TrimSpace(readFile(t, filepath.Join(cs.dir, "initial-admin-password")))); !client.HasStatus(err, 429) {
+	if _, err := cl.Login(ctx, "admin", cs.AdminPassword()); !client.HasStatus(err, 429) {
 		t.Errorf("right password while banned = %v, want 429", err)
 	}
-	if !strings.Contains(cs.output(), `login failed: client_ip=127.0.0.1 user=admin reason="wrong operator name or password"`) {
-		t.Errorf("no fixed-format failure line:\n%s", cs.output())
+	if !strings.Contains(cs.Output(), `login failed: client_ip=127.0.0.1 user=admin reason="wrong operator name or password"`) {
+		t.Errorf("no fixed-format failure line:\n%s", cs.Output())
 	}
-}
-
-func readFile(t *testing.T, path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
 }
 
 // TestWatchAcrossRestart writes 1000 changes while a watcher keeps
@@ -366,8 +252,8 @@ func readFile(t *testing.T, path string) string {
 func TestWatchAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	cs := startConfserv(t, dir, 0)
-	port := cs.port
-	admin := cs.client("admin", "")
+	port := cs.Port
+	admin := cs.Client("", "")
 	ctx := ctxT(t)
 	created, err := admin.CreateHost(ctx, api.Host{Meta: api.Meta{Name: "h"}, Address: "10.0.0.1"})
 	if err != nil {
@@ -410,9 +296,9 @@ func TestWatchAcrossRestart(t *testing.T) {
 	h, _ := admin.Host(ctx, "h")
 	for i := 0; i < writes; i++ {
 		if i == writes/2 {
-			cs.stop()
+			cs.Stop()
 			cs = startConfserv(t, dir, port)
-			admin = cs.client("admin", "")
+			admin = cs.Client("", "")
 			tok := loginToken(t, cs)
 			currentToken.Store(&tok)
 		}
@@ -463,7 +349,7 @@ func (a *atomicString) Store(s *string) {
 func TestCrashSafety(t *testing.T) {
 	dir := t.TempDir()
 	cs := startConfserv(t, dir, 0)
-	admin := cs.client("admin", "")
+	admin := cs.Client("", "")
 	ctx := ctxT(t)
 	acked := map[string]int{}
 	var mu sync.Mutex
@@ -487,11 +373,11 @@ func TestCrashSafety(t *testing.T) {
 		}
 	}()
 	time.Sleep(1500 * time.Millisecond) // let a stream of writes run before the crash
-	cs.kill()
+	cs.Kill()
 	close(stop)
 	<-done
 	cs2 := startConfserv(t, dir, 0)
-	admin2 := cs2.client("admin", "")
+	admin2 := cs2.Client("", "")
 	hosts, err := admin2.Hosts(ctx)
 	if err != nil {
 		t.Fatal(err)
