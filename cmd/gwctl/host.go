@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"webrtcgw/confserv/api"
+	"webrtcgw/confserv/client"
+)
+
+func runHostList(ctx context.Context, c *cli, path string, args []string) error {
+	fs := c.newFlags(path)
+	if _, err := c.parse(fs, path, args, 0, 0); err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	hosts, err := cl.Hosts(ctx)
+	if err != nil {
+		return fmt.Errorf("list hosts: %w", err)
+	}
+	if c.json() {
+		return printJSON(c.stdout, nonNil(hosts))
+	}
+	rows := make([][]string, 0, len(hosts))
+	for _, h := range hosts {
+		port := ""
+		if h.LCAPort != 0 {
+			port = strconv.Itoa(h.LCAPort)
+		}
+		rows = append(rows, []string{h.Name, h.Address, port, rev(h.Revision), when(h.Updated)})
+	}
+	return table(c.stdout, []string{"NAME", "ADDRESS", "LCA PORT", "REVISION", "UPDATED"}, rows)
+}
+
+func runHostCreate(ctx context.Context, c *cli, path string, args []string) error {
+	fs := c.newFlags(path)
+	var h api.Host
+	fs.StringVar(&h.Address, "address", "", "the host's `address` (IP or DNS name; required)")
+	fs.IntVar(&h.LCAPort, "lca-port", 0, "`port` of the host's Local Control Agent (default: the server's)")
+	pos, err := c.parse(fs, path, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	h.Name = pos[0]
+	if err := api.CheckName(h.Name); err != nil {
+		return usagef(path, "host %v", err)
+	}
+	if h.Address == "" {
+		return usagef(path, "--address is needed")
+	}
+	if h.LCAPort < 0 || h.LCAPort > 65535 {
+		return usagef(path, "--lca-port %d: want 1 to 65535", h.LCAPort)
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	created, err := cl.CreateHost(ctx, h)
+	if client.HasStatus(err, http.StatusConflict) {
+		return &codeError{code: exitError, msg: fmt.Sprintf("a host named %s exists already", h.Name)}
+	}
+	if err != nil {
+		return fmt.Errorf("create host %s: %w", h.Name, err)
+	}
+	if c.json() {
+		return printJSON(c.stdout, created)
+	}
+	fmt.Fprintf(c.stdout, "created host %s (%s) at revision %d\n", created.Name, created.Address, created.Revision)
+	return nil
+}
+
+func runHostDelete(ctx context.Context, c *cli, path string, args []string) error {
+	fs := c.newFlags(path)
+	pos, err := c.parse(fs, path, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	h, err := cl.Host(ctx, pos[0])
+	if client.HasStatus(err, http.StatusNotFound) {
+		return &codeError{code: exitError, msg: fmt.Sprintf("no host %s (gwctl host list shows them)", pos[0])}
+	}
+	if err != nil {
+		return fmt.Errorf("read host %s: %w", pos[0], err)
+	}
+	err = cl.DeleteHost(ctx, h.Name, h.Revision)
+	if client.HasStatus(err, http.StatusConflict) {
+		return &codeError{code: exitError, msg: fmt.Sprintf("host %s has applications: delete them or move them to another host first", h.Name)}
+	}
+	if err != nil {
+		return fmt.Errorf("delete host %s (read at revision %d): %w", h.Name, h.Revision, err)
+	}
+	if c.json() {
+		return printJSON(c.stdout, map[string]any{"deleted": h.Name, "kind": api.KindHost, "revision": h.Revision})
+	}
+	fmt.Fprintf(c.stdout, "deleted host %s (it was at revision %d)\n", h.Name, h.Revision)
+	return nil
+}
