@@ -128,15 +128,23 @@ func startGateway(t *testing.T, cfg gatewayConfig) *gateway {
 	})
 	g.waitLog("started")
 	g.base = fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
+	g.client = trustClient(t, filepath.Join(g.dir, "data", "tls", "self-signed.crt"))
+	return g
+}
+
+// trustClient returns an HTTP client that trusts the certificate in certFile
+// (a gateway's self-signed one) and no other.
+func trustClient(t *testing.T, certFile string) *http.Client {
+	t.Helper()
 	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(filepath.Join(g.dir, "data", "tls", "self-signed.crt"))
+	pem, err := os.ReadFile(certFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool.AppendCertsFromPEM(pem)
-	g.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 60 * time.Second}
-	t.Cleanup(g.client.CloseIdleConnections)
-	return g
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 60 * time.Second}
+	t.Cleanup(c.CloseIdleConnections)
+	return c
 }
 
 func (g *gateway) log() string {
