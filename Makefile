@@ -13,10 +13,11 @@ BASE     := $(shell sed -n 's/^const Base = "\(.*\)"/\1/p' version/version.go)
 COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 VERSION  ?= $(BASE)-dev.$(COMMIT)
 LDFLAGS  := -X webrtcgw/version.Version=$(VERSION)
-BINARIES := webrtc-gateway
+BINARIES := webrtc-gateway confserv gwctl
 FUZZTIME ?= 30s
+BENCHTIME ?= 3s
 
-.PHONY: help deps build run test lint generate check fuzz clean
+.PHONY: help deps build run test bench lint generate check fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +34,9 @@ run: deps build ## run the local demo: the gateway on var/webrtc-gateway.ini and
 
 test: deps ## run every test with the race detector (E2E_REQUIRED=1: a missing test peer fails)
 	$(GO) test -race ./...
+
+bench: deps ## run every benchmark (BENCHTIME each, default 3s; method and results in BENCHMARKS.md)
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
 
 lint: ## gofmt, go vet, staticcheck, govulncheck
 	@scripts/lint

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,7 +22,7 @@ import (
 
 // csGateway is a gateway process in Configuration Server mode.
 type csGateway struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	logFile string
 	mu      sync.Mutex
@@ -64,7 +65,7 @@ func (g *csGateway) stop() {
 
 // startCSGateway runs the gateway with -host/-port/-app against cs, with
 // its data (and confserv cache) in dataDir.
-func startCSGateway(t *testing.T, csPort int, app, token, dataDir string) *csGateway {
+func startCSGateway(t testing.TB, csPort int, app, token, dataDir string) *csGateway {
 	t.Helper()
 	tokenFile := filepath.Join(dataDir, "token")
 	os.MkdirAll(dataDir, 0o700)
@@ -89,7 +90,7 @@ func startCSGateway(t *testing.T, csPort int, app, token, dataDir string) *csGat
 
 // gatewayApp is a WebRTC_Gateway application on free loopback ports,
 // logging to a file, connected to the SIP Server application sip1.
-func gatewayApp(t *testing.T, name, logFile string) api.Application {
+func gatewayApp(t testing.TB, name, logFile string) api.Application {
 	return api.Application{Meta: api.Meta{Name: name}, Template: "WebRTC_Gateway", Connections: []string{"sip1"},
 		Options: api.Sections{
 			"web":   {"listen-address": "127.0.0.1", "https-port": fmt.Sprint(testpeers.FreePort(t, "tcp")), "polling-timeout": "5"},
@@ -102,7 +103,7 @@ func gatewayApp(t *testing.T, name, logFile string) api.Application {
 // confservSetup starts Kamailio and confserv with host h1, the SIP Server
 // application sip1 (Kamailio) and the gateway application gw1, and returns
 // an admin client and gw1's credential.
-func confservSetup(t *testing.T, csDir, gwDataDir string) (*confservtest.Server, *csclient.Client, string) {
+func confservSetup(t testing.TB, csDir, gwDataDir string) (*confservtest.Server, *csclient.Client, string) {
 	t.Helper()
 	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret1"}})
 	cs := confservtest.Start(t, csDir, 0)
@@ -126,7 +127,7 @@ func confservSetup(t *testing.T, csDir, gwDataDir string) (*confservtest.Server,
 }
 
 // waitReport waits until gw1's report covers revision rev.
-func waitReport(t *testing.T, admin *csclient.Client, rev uint64) *api.Report {
+func waitReport(t testing.TB, admin *csclient.Client, rev uint64) *api.Report {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -222,4 +223,51 @@ func TestGatewayStartsFromCache(t *testing.T) {
 	if rep := waitReport(t, cs2.Client("", ""), app.Revision); rep.Status != api.ReportApplied {
 		t.Errorf("report after catching up = %+v", rep)
 	}
+}
+
+// BenchmarkOptionApplied measures an operator's option write until the
+// gateway reports the revision applied: confserv commits and notifies, the
+// gateway fetches, validates, reloads and reports. The report is polled
+// every millisecond, which bounds the resolution.
+func BenchmarkOptionApplied(b *testing.B) {
+	gwDir := b.TempDir()
+	cs, admin, token := confservSetup(b, b.TempDir(), gwDir)
+	g := startCSGateway(b, cs.Port, "gw1", token, gwDir)
+	g.waitLog("started", 30*time.Second)
+	ctx := context.Background()
+	app, err := admin.App(ctx, "gw1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	waitReport(b, admin, app.Revision)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		app.Options["web"]["max-sessions"] = fmt.Sprint(1000 + i%2)
+		start := time.Now()
+		if app, err = admin.UpdateApp(ctx, app); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			a, err := admin.App(ctx, "gw1")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r := a.Report; r != nil && r.Revision >= app.Revision {
+				if r.Status != api.ReportApplied {
+					b.Fatalf("report = %+v", r)
+				}
+				break
+			}
+			if time.Since(start) > 20*time.Second {
+				b.Fatalf("revision %d not reported applied", app.Revision)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[(len(lat)-1)*99/100].Microseconds())/1000, "p99-ms")
 }

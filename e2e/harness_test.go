@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,7 +40,13 @@ func TestMain(m *testing.M) {
 			}
 			defer os.RemoveAll(dir)
 			bin := filepath.Join(dir, "webrtc-gateway")
-			if out, err := exec.Command("go", "build", "-race", "-o", bin, "../cmd/webrtc-gateway").CombinedOutput(); err != nil {
+			// Under the race detector for tests; as shipped for benchmarks.
+			flag.Parse()
+			args := []string{"build", "-race", "-o", bin, "../cmd/webrtc-gateway"}
+			if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+				args = slices.Delete(args, 1, 2)
+			}
+			if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "build webrtc-gateway: %v\n%s", err, out)
 				return 1
 			}

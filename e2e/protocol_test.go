@@ -36,7 +36,7 @@ func startSIPSide(t *testing.T, cfg testpeers.KamailioConfig) *sipSide {
 	return s
 }
 
-func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx

@@ -401,3 +401,70 @@ func TestCrashSafety(t *testing.T) {
 	}
 	t.Logf("%d acknowledged writes, %d hosts after restart", len(acked), len(got))
 }
+
+// TestBackup: an admin takes a hot backup while writes go on; it is a
+// whole store that a confserv starts from; other roles may not take one.
+func TestBackup(t *testing.T) {
+	cs := startConfserv(t, t.TempDir(), 0)
+	admin := cs.Client("", "")
+	ctx := ctxT(t)
+	app, err := admin.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "gw1"}, Template: "WebRTC_Gateway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	writes := make(chan error, 1)
+	go func() {
+		a := app
+		var err error
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				writes <- nil
+				return
+			default:
+			}
+			a.Options["web"]["max-sessions"] = fmt.Sprint(100 + i)
+			if a, err = admin.UpdateApp(ctx, a); err != nil {
+				writes <- err
+				return
+			}
+		}
+	}()
+	file := filepath.Join(t.TempDir(), "backup.db")
+	n, err := admin.Backup(ctx, file)
+	close(stop)
+	if err != nil || n == 0 {
+		t.Fatalf("Backup = %d, %v", n, err)
+	}
+	if err := <-writes; err != nil {
+		t.Fatalf("a write during the backup: %v", err)
+	}
+	if st, err := os.Stat(file); err != nil || st.Size() != n || st.Mode().Perm() != 0o600 {
+		t.Fatalf("backup file: %v, %v", st, err)
+	}
+	if _, err := admin.CreateOperator(ctx, api.Operator{Meta: api.Meta{Name: "olga"}, Role: api.RoleOperator, Password: "operator-pw"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Client("olga", "operator-pw").Backup(ctx, filepath.Join(t.TempDir(), "b.db")); !client.HasStatus(err, http.StatusForbidden) {
+		t.Errorf("operator backup = %v, want 403", err)
+	}
+
+	// Restore: the copy in place of confserv.db.
+	dir := t.TempDir()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "confserv.db"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restored := startConfserv(t, dir, 0)
+	if strings.Contains(restored.Output(), "operator admin created") {
+		t.Error("the restored store was taken for an empty one")
+	}
+	got, err := restored.Client("admin", cs.AdminPassword()).App(ctx, "gw1")
+	if err != nil || got.Options["web"]["max-sessions"] == "" {
+		t.Errorf("restored gw1 = %+v, %v", got, err)
+	}
+}

@@ -128,6 +128,11 @@ func (c *Client) doHeader(ctx context.Context, method, path string, in, out any,
 		return nil, err
 	}
 	defer res.Body.Close()
+	if w, ok := out.(io.Writer); ok && res.StatusCode < 300 {
+		// A download (the backup): streamed, not held in memory.
+		_, err := io.Copy(w, res.Body)
+		return res.Header, err
+	}
 	data, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
 	if err != nil {
 		return nil, err

@@ -154,3 +154,6 @@ func (s *Server) Client(name, password string) *client.Client {
 	}
 	return c
 }
+
+// Pid is the process id (for measuring its memory).
+func (s *Server) Pid() int { return s.cmd.Process.Pid }

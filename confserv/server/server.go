@@ -54,8 +54,9 @@ type Server struct {
 	now   func() time.Time
 	proxy []netip.Prefix
 
-	mu       sync.Mutex
-	sessions map[string]session // by SHA-256 of the token
+	mu        sync.Mutex
+	sessions  map[string]session           // by SHA-256 of the token
+	templates map[string]*compiledTemplate // by name
 }
 
 type session struct {
@@ -76,7 +77,7 @@ func New(deps Deps) *Server {
 		deps.Now = time.Now
 	}
 	return &Server{log: deps.Log, st: deps.Store, bans: deps.Bans, now: deps.Now, proxy: deps.TrustedProxies,
-		sessions: map[string]session{}}
+		sessions: map[string]session{}, templates: map[string]*compiledTemplate{}}
 }
 
 // Handler returns the API handler, mounted at /api/v1.
@@ -109,6 +110,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/apps/{name}/report", s.auth(applications, s.putReport)).Methods(http.MethodPut)
 	r.HandleFunc("/watch", s.auth(readers, s.watch)).Methods(http.MethodGet)
 	r.HandleFunc("/audit", s.auth(readers, s.audit)).Methods(http.MethodGet)
+	r.HandleFunc("/backup", s.auth(admins, s.backup)).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint")
 	})
@@ -391,4 +393,19 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsCert, tlsKey
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// backup streams a consistent copy of the store file (docs/confserv-api.md).
+func (s *Server) backup(w http.ResponseWriter, _ *http.Request, p principal) {
+	rev := s.st.Revision()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="confserv-%d.db"`, rev))
+	n, err := s.st.Backup(w)
+	if err != nil {
+		// The status went with the first byte: abort the connection so the
+		// client cannot take a truncated copy for a whole one.
+		s.log.Error("backup failed", "operator", p.name, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	s.log.Info("backup taken", "operator", p.name, "revision", rev, "bytes", n)
 }

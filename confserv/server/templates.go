@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -104,6 +105,42 @@ func (s *Server) template(name string) (*api.Template, error) {
 	return &t, json.Unmarshal(data, &t)
 }
 
+// compiledTemplate is a stored template decoded once, with its option
+// definitions by "section/option".
+type compiledTemplate struct {
+	raw  []byte
+	t    *api.Template
+	defs map[string]*options.Def
+}
+
+// templateDefs returns template name and its option definitions, both read
+// only. Every application read masks secrets through them, so they are
+// kept decoded while the stored template is byte for byte the same.
+func (s *Server) templateDefs(name string) (*api.Template, map[string]*options.Def, error) {
+	data, err := s.st.Get(api.KindTemplate, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	c := s.templates[name]
+	s.mu.Unlock()
+	if c != nil && bytes.Equal(c.raw, data) {
+		return c.t, c.defs, nil
+	}
+	var t api.Template
+	if err := json.Unmarshal(data, &t); err != nil {
+		return nil, nil, err
+	}
+	ds, err := defs(&t)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	s.templates[name] = &compiledTemplate{raw: data, t: &t, defs: ds}
+	s.mu.Unlock()
+	return &t, ds, nil
+}
+
 // putTemplate stores t expecting revision rev (0: a new template).
 func (s *Server) putTemplate(t *api.Template, rev uint64, who string) (uint64, error) {
 	now := s.now().UTC()
@@ -159,7 +196,7 @@ func (s *Server) prepareApplication(a, old *api.Application) ([]string, error) {
 	if a.Template == "" {
 		return nil, refuse(http.StatusBadRequest, "application %q: template is required", a.Name)
 	}
-	t, err := s.template(a.Template)
+	t, ds, err := s.templateDefs(a.Template)
 	if err != nil {
 		return nil, refuse(http.StatusBadRequest, "application %q: no template %q", a.Name, a.Template)
 	}
@@ -188,10 +225,6 @@ func (s *Server) prepareApplication(a, old *api.Application) ([]string, error) {
 	}
 	if old == nil && a.Options == nil && a.Annex == nil {
 		a.Options, a.Annex = copySections(t.Options), copySections(t.Annex)
-	}
-	ds, err := defs(t)
-	if err != nil {
-		return nil, err
 	}
 	if old != nil {
 		keepSecrets(ds, a.Options, old.Options)
@@ -260,11 +293,10 @@ func keepSecrets(ds map[string]*options.Def, next, old api.Sections) {
 
 // maskSecrets returns secs with set secret values replaced by the mask.
 func (s *Server) maskSecrets(template string, secs api.Sections) api.Sections {
-	t, err := s.template(template)
-	if err != nil || secs == nil {
-		return secs
+	if secs == nil {
+		return nil
 	}
-	ds, err := defs(t)
+	_, ds, err := s.templateDefs(template)
 	if err != nil {
 		return secs
 	}

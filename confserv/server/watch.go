@@ -262,11 +262,7 @@ func diff(s *Server, k kind, old, v any) []api.FieldChange {
 // changedSecrets lists the secret options ("options/section/name") whose
 // value differs between a and old.
 func changedSecrets(s *Server, a, old *api.Application) []string {
-	t, err := s.template(a.Template)
-	if err != nil {
-		return nil
-	}
-	ds, err := defs(t)
+	_, ds, err := s.templateDefs(a.Template)
 	if err != nil {
 		return nil
 	}

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -284,12 +285,13 @@ type Change struct {
 
 // Changes returns at most max changes after revision since, in order, and
 // the last revision they cover. reset is true when since is older than the
-// log keeps: the reader must read everything again.
+// log keeps, or newer than the store (restored from a backup): the reader
+// must read everything again.
 func (s *Store) Changes(since uint64, max int) (out []Change, last uint64, reset bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		last = getUint(meta, keyRevision)
-		if oldest := getUint(meta, keyOldest); oldest > 0 && since+1 < oldest {
+		if oldest := getUint(meta, keyOldest); (oldest > 0 && since+1 < oldest) || since > last {
 			reset = true
 			return nil
 		}
@@ -374,3 +376,17 @@ func (s *Store) Aux(key string) ([]byte, error) {
 	})
 	return out, err
 }
+
+// Backup writes a consistent copy of the whole store file to w while
+// reads and writes go on; the copy is a store file to restore by putting it
+// in place of confserv.db with confserv stopped.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+

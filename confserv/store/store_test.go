@@ -87,6 +87,12 @@ func TestChangesAndCompaction(t *testing.T) {
 	if _, _, reset, _ := s.Changes(150, 10); reset {
 		t.Error("Changes(150) is within the history: want no reset")
 	}
+	if _, last, reset, _ := s.Changes(300, 10); !reset || last != 250 {
+		t.Errorf("Changes(300) on a store at 250 (restored from a backup) = last %d, reset %v; want reset", last, reset)
+	}
+	if got, _, reset, _ := s.Changes(250, 10); reset || len(got) != 0 {
+		t.Error("Changes(250) at the head: want nothing, no reset")
+	}
 	// The audit keeps everything, newest first.
 	entries, err := s.Audit("", "", 0, 1000)
 	if err != nil || len(entries) != 250 || entries[0].Revision != 250 || entries[249].Revision != 1 {
