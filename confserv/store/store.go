@@ -389,4 +389,3 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	})
 	return n, err
 }
-
