@@ -129,8 +129,6 @@ var (
 	applications = []string{api.RoleApplication}
 )
 
-type principalKey struct{}
-
 // auth resolves the bearer token and checks the role.
 func (s *Server) auth(roles []string, next func(http.ResponseWriter, *http.Request, principal)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
