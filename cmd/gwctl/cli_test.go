@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -476,5 +477,16 @@ func TestNotSignedIn(t *testing.T) {
 	_, errOut, code := runIn(map[string]string{"HOME": t.TempDir()}, "", "app", "list")
 	if code != exitError || !strings.Contains(errOut, "run gwctl login") {
 		t.Errorf("app list without a token: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestExpiredSession(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := saveConfig(path, fileConfig{Server: "http://127.0.0.1:1", Token: "s_old", User: "alice", Expires: time.Now().Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runIn(map[string]string{"GWCTL_CONFIG": path}, "", "app", "list")
+	if code != exitError || !strings.Contains(errOut, "the session of alice on http://127.0.0.1:1 expired at ") || !strings.Contains(errOut, "run gwctl login") {
+		t.Errorf("expired session: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -204,6 +204,9 @@ func (c *cli) client() (*client.Client, error) {
 		}
 		return nil, &codeError{code: exitError, msg: msg}
 	}
+	if c.set.tokenFrom == fromConfig && !c.config.Expires.IsZero() && time.Now().After(c.config.Expires) {
+		return nil, &codeError{code: exitError, msg: fmt.Sprintf("the session of %s on %s expired at %s: run gwctl login", c.config.User, c.set.server, when(c.config.Expires))}
+	}
 	cl, err := c.newClient(c.set.token)
 	if err != nil {
 		return nil, err

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,7 +13,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,24 +20,23 @@ import (
 
 	"webrtcgw/confserv/api"
 	"webrtcgw/confserv/client"
+	"webrtcgw/confserv/confservtest"
 )
 
-// The binaries built for these tests: the real Configuration Server, and
-// gwctl for the cases run as a process, as operators run it.
-var confservBin, gwctlBin string
+// gwctlBin is gwctl built for the cases run as a process, as operators run
+// it. The Configuration Server is the real one too (confservtest).
+var gwctlBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "gwctl-test")
 	if err != nil {
 		panic(err)
 	}
-	confservBin, gwctlBin = filepath.Join(dir, "confserv"), filepath.Join(dir, "gwctl")
-	for bin, pkg := range map[string]string{confservBin: "../confserv", gwctlBin: "."} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
+	gwctlBin = filepath.Join(dir, "gwctl")
+	if out, err := exec.Command("go", "build", "-o", gwctlBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build gwctl: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -55,78 +51,16 @@ func TestMain(m *testing.M) {
 
 // confserv is a Configuration Server process with an empty store.
 type confserv struct {
-	url, password, dir string
+	url, password string
 }
 
-var startedURL = regexp.MustCompile(`url=(http://\S+)`)
-
-// startConfserv starts confserv on a free loopback port and returns once
-// it listens; it is stopped when the test ends.
+// startConfserv starts confserv on a free loopback port with its data in a
+// directory of the test's and returns once it serves; it is stopped when
+// the test ends.
 func startConfserv(t *testing.T) *confserv {
 	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command(confservBin, "-listen", "127.0.0.1", "-port", "0", "-data", dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	cmd.Stderr = &lockedWriter{w: &logs, mu: &mu}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	urls := make(chan string, 1)
-	drained := make(chan struct{})
-	// The reader ends when confserv exits and its stdout closes.
-	go func() {
-		defer close(drained)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			mu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if m := startedURL.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case urls <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		<-drained
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("confserv output:\n%s", logs.String())
-			mu.Unlock()
-		}
-	})
-	s := &confserv{dir: dir}
-	select {
-	case s.url = <-urls:
-	case <-time.After(30 * time.Second):
-		t.Fatal("confserv did not start listening in 30s")
-	}
-	pw, err := os.ReadFile(filepath.Join(dir, "initial-admin-password"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.password = strings.TrimSpace(string(pw))
-	return s
-}
-
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	s := confservtest.Start(t, t.TempDir(), 0)
+	return &confserv{url: s.URL, password: s.AdminPassword()}
 }
 
 // operatorEnv is one operator's gwctl: its own HOME (config file), the
