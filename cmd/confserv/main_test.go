@@ -468,3 +468,99 @@ func TestBackup(t *testing.T) {
 		t.Errorf("restored gw1 = %+v, %v", got, err)
 	}
 }
+
+// TestHostCredentials: a host's Local Control Agent reads the applications
+// on its host (secrets masked), watches them, and records their status;
+// nothing of other hosts. Names with "_" work in daemon tokens.
+func TestHostCredentials(t *testing.T) {
+	cs := startConfserv(t, t.TempDir(), 0)
+	admin := cs.Client("", "")
+	ctx := ctxT(t)
+	for _, h := range []string{"h1", "h_2"} {
+		if _, err := admin.CreateHost(ctx, api.Host{Meta: api.Meta{Name: h}, Address: "127.0.0.1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gw1, err := admin.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "gw_1"}, Template: "WebRTC_Gateway", Host: "h1",
+		Options: api.Sections{"media": {"turn-password": "s3cret"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw2, err := admin.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "gw2"}, Template: "WebRTC_Gateway", Host: "h_2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.NewHostCredential(ctx, "nohost"); !client.HasStatus(err, http.StatusNotFound) {
+		t.Errorf("credential of a missing host = %v, want 404", err)
+	}
+	token, err := admin.NewHostCredential(ctx, "h1")
+	if err != nil || !strings.HasPrefix(token, "gwhost_h1_") {
+		t.Fatalf("NewHostCredential = %q, %v", token, err)
+	}
+	lca, _ := client.New(client.Config{URL: cs.URL, Token: token})
+	if w, err := lca.Whoami(ctx); err != nil || w.Role != api.RoleHost || w.Name != "h1" {
+		t.Errorf("whoami = %+v, %v", w, err)
+	}
+	apps, err := lca.Apps(ctx)
+	if err != nil || len(apps) != 1 || apps[0].Name != "gw_1" {
+		t.Fatalf("the LCA of h1 lists %+v, %v; want gw_1 only", apps, err)
+	}
+	if apps[0].Options["media"]["turn-password"] != api.Masked {
+		t.Error("a host credential reads an application's secret")
+	}
+	if _, err := lca.App(ctx, "gw2"); !client.HasStatus(err, http.StatusForbidden) {
+		t.Errorf("the LCA of h1 reads gw2 of h_2: %v", err)
+	}
+	if _, err := lca.Audit(ctx, "", "", 10); !client.HasStatus(err, http.StatusForbidden) {
+		t.Errorf("host audit = %v, want 403", err)
+	}
+	// Status: for its own applications only, from the status model.
+	since := time.Now().UTC().Truncate(time.Second)
+	if err := lca.PutStatus(ctx, "gw_1", api.AppStatus{Status: "Running", PID: 42, Since: since, Restarts: 1, Managed: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lca.PutStatus(ctx, "gw2", api.AppStatus{Status: "Running"}); !client.HasStatus(err, http.StatusForbidden) {
+		t.Errorf("status of another host's application = %v, want 403", err)
+	}
+	if err := lca.PutStatus(ctx, "gw_1", api.AppStatus{Status: "Dancing"}); !client.HasStatus(err, http.StatusBadRequest) || !strings.Contains(err.Error(), "Dancing") {
+		t.Errorf("unknown status = %v, want 400 naming it", err)
+	}
+	got, err := admin.App(ctx, "gw_1")
+	if err != nil || got.Status == nil || got.Status.Status != "Running" || got.Status.PID != 42 || !got.Status.Since.Equal(since) || got.Status.Updated.IsZero() {
+		t.Errorf("operator view of the status = %+v, %v", got.Status, err)
+	}
+	// Watch: gw_1's change is an event; gw2's moves the revision only.
+	gw2.Options["web"]["max-sessions"] = "7"
+	if gw2, err = admin.UpdateApp(ctx, gw2); err != nil {
+		t.Fatal(err)
+	}
+	w, err := lca.Watch(ctx, gw1.Revision, 5*time.Second)
+	if err != nil || len(w.Events) != 0 || w.Revision != gw2.Revision {
+		t.Errorf("watch past another host's change = %+v, %v", w, err)
+	}
+	gw1.Options = got.Options
+	gw1.Revision = got.Revision
+	gw1.Options["media"]["max-calls"] = "8"
+	if gw1, err = admin.UpdateApp(ctx, gw1); err != nil {
+		t.Fatal(err)
+	}
+	w, err = lca.Watch(ctx, gw2.Revision, 5*time.Second)
+	if err != nil || len(w.Events) != 1 || w.Events[0].Name != "gw_1" {
+		t.Errorf("watch of its application = %+v, %v", w, err)
+	}
+	// An application token with "_" in the name works; revoking ends it.
+	appToken, err := admin.NewCredential(ctx, "gw_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon, _ := client.New(client.Config{URL: cs.URL, Token: appToken})
+	if w, err := daemon.Whoami(ctx); err != nil || w.Name != "gw_1" {
+		t.Errorf("daemon whoami = %+v, %v", w, err)
+	}
+	if err := admin.RevokeHostCredential(ctx, "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lca.Apps(ctx); !client.HasStatus(err, http.StatusUnauthorized) {
+		t.Errorf("revoked host token = %v, want 401", err)
+	}
+}

@@ -20,12 +20,14 @@ const (
 	KindOperator    = "operator"
 )
 
-// Roles of operators; RoleApplication is a daemon with its credential.
+// Roles of operators; RoleApplication is a daemon with its credential,
+// RoleHost the Local Control Agent of a host with the host's credential.
 const (
 	RoleAdmin       = "admin"
 	RoleOperator    = "operator"
 	RoleViewer      = "viewer"
 	RoleApplication = "application"
+	RoleHost        = "host"
 )
 
 // Meta is what every object carries.
@@ -59,6 +61,7 @@ type Application struct {
 	Connections []string       `json:"connections,omitempty"`
 	Ports       map[string]int `json:"ports,omitempty"`
 	Report      *Report        `json:"report,omitempty"`   // read-only
+	Status      *AppStatus     `json:"status,omitempty"`   // read-only: from the host's LCA
 	Warnings    []string       `json:"warnings,omitempty"` // read-only: options the template does not know
 }
 
@@ -68,6 +71,19 @@ type Report struct {
 	Status   string    `json:"status"` // "applied" or "rejected"
 	Error    string    `json:"error,omitempty"`
 	Time     time.Time `json:"time,omitzero"`
+}
+
+// AppStatus is what the Local Control Agent of the application's host last
+// said about it (docs/lca-protocol.md has the status model).
+type AppStatus struct {
+	Status   string    `json:"status"`
+	Detail   string    `json:"detail,omitempty"`
+	PID      int       `json:"pid,omitempty"`
+	Since    time.Time `json:"since,omitzero"`   // when the status began
+	Started  time.Time `json:"started,omitzero"` // when the process started
+	Restarts int       `json:"restarts,omitempty"`
+	Managed  bool      `json:"managed,omitempty"`
+	Updated  time.Time `json:"updated,omitzero"` // set by the server
 }
 
 // Report statuses.

@@ -88,7 +88,7 @@ func (s *Server) show(p principal, v any) any {
 		return &op
 	case *api.Application:
 		app := *o
-		if p.role != api.RoleApplication {
+		if p.role != api.RoleApplication { // an application reads its own secrets
 			app.Options = s.maskSecrets(app.Template, app.Options)
 			app.Annex = s.maskSecrets(app.Template, app.Annex)
 		}
@@ -98,6 +98,12 @@ func (s *Server) show(p principal, v any) any {
 				app.Report = &r
 			}
 		}
+		if data, _ := s.st.Aux("status:" + app.Name); data != nil {
+			var st api.AppStatus
+			if json.Unmarshal(data, &st) == nil {
+				app.Status = &st
+			}
+		}
 		return &app
 	}
 	return v
@@ -105,16 +111,26 @@ func (s *Server) show(p principal, v any) any {
 
 // visible reports whether p may read object name of kind k: operators read
 // everything; a daemon reads its application, the applications it connects
-// to, their templates and hosts.
+// to, their templates and hosts; a host's LCA reads the host, the
+// applications on it and their templates.
 func (s *Server) visible(p principal, k kind, name string) bool {
-	if p.role != api.RoleApplication {
+	scope := s.scope(p)
+	if scope == nil {
 		return true
 	}
-	if k == operatorKind {
-		return false
-	}
-	scope := s.daemonScope(p.name)
 	return scope[k.name()+"/"+name]
+}
+
+// scope lists "kind/name" of what a daemon or host may read; nil for
+// operators, who read everything.
+func (s *Server) scope(p principal) map[string]bool {
+	switch p.role {
+	case api.RoleApplication:
+		return s.daemonScope(p.name)
+	case api.RoleHost:
+		return s.hostScope(p.name)
+	}
+	return nil
 }
 
 // daemonScope lists "kind/name" of what the daemon of app may read.
@@ -128,6 +144,19 @@ func (s *Server) daemonScope(app string) map[string]bool {
 	for _, c := range a.Connections {
 		if ca, ok := s.application(c); ok {
 			addScope(scope, ca)
+		}
+	}
+	return scope
+}
+
+// hostScope lists what the LCA of host may read.
+func (s *Server) hostScope(host string) map[string]bool {
+	scope := map[string]bool{api.KindHost + "/" + host: true}
+	all, _ := s.st.List(api.KindApplication)
+	for _, data := range all {
+		var a api.Application
+		if json.Unmarshal(data, &a) == nil && a.Host == host {
+			addScope(scope, &a)
 		}
 	}
 	return scope

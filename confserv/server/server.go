@@ -68,8 +68,11 @@ type session struct {
 // principal is who makes a request.
 type principal struct {
 	name string
-	role string // an operator role, or api.RoleApplication
+	role string // an operator role, api.RoleApplication or api.RoleHost
 }
+
+// daemon reports whether p is a daemon's credential rather than an operator.
+func (p principal) daemon() bool { return p.role == api.RoleApplication || p.role == api.RoleHost }
 
 // New returns a server over deps.Store.
 func New(deps Deps) *Server {
@@ -105,9 +108,16 @@ func (s *Server) Handler() http.Handler {
 		r.HandleFunc("/"+k.path()+"/{name}", s.auth(write, s.deleteObject(k))).Methods(http.MethodDelete)
 	}
 	r.HandleFunc("/templates/import", s.auth(writers, s.importTemplate)).Methods(http.MethodPost)
-	r.HandleFunc("/apps/{name}/credentials", s.auth(admins, s.newCredential)).Methods(http.MethodPost)
-	r.HandleFunc("/apps/{name}/credentials", s.auth(admins, s.revokeCredential)).Methods(http.MethodDelete)
+	for _, c := range credentialKinds {
+		coll := "/apps/{name}/credentials"
+		if c.role == api.RoleHost {
+			coll = "/hosts/{name}/credentials"
+		}
+		r.HandleFunc(coll, s.auth(admins, s.newCredential(c.prefix, c.aux, c.kind))).Methods(http.MethodPost)
+		r.HandleFunc(coll, s.auth(admins, s.revokeCredential(c.aux, c.kind))).Methods(http.MethodDelete)
+	}
 	r.HandleFunc("/apps/{name}/report", s.auth(applications, s.putReport)).Methods(http.MethodPut)
+	r.HandleFunc("/apps/{name}/status", s.auth(hosts, s.putStatus)).Methods(http.MethodPut)
 	r.HandleFunc("/watch", s.auth(readers, s.watch)).Methods(http.MethodGet)
 	r.HandleFunc("/audit", s.auth(readers, s.audit)).Methods(http.MethodGet)
 	r.HandleFunc("/backup", s.auth(admins, s.backup)).Methods(http.MethodGet)
@@ -122,11 +132,12 @@ func (s *Server) Handler() http.Handler {
 
 // Role sets.
 var (
-	anyone       = []string{api.RoleAdmin, api.RoleOperator, api.RoleViewer, api.RoleApplication}
+	anyone       = []string{api.RoleAdmin, api.RoleOperator, api.RoleViewer, api.RoleApplication, api.RoleHost}
 	readers      = anyone
 	writers      = []string{api.RoleAdmin, api.RoleOperator}
 	admins       = []string{api.RoleAdmin}
 	applications = []string{api.RoleApplication}
+	hosts        = []string{api.RoleHost}
 )
 
 // auth resolves the bearer token and checks the role.
@@ -157,23 +168,29 @@ func tokenHash(token string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// principal returns who holds token: an operator session, or an
-// application credential ("gwapp_<app>_<secret>").
+// principal returns who holds token: an operator session, an application
+// credential ("gwapp_<app>_<secret>") or a host credential
+// ("gwhost_<host>_<secret>"). Names may contain "_"; secrets are hex.
 func (s *Server) principal(token string) (principal, bool) {
-	if rest, ok := strings.CutPrefix(token, "gwapp_"); ok {
-		app, _, ok := strings.Cut(rest, "_")
+	for _, c := range credentialKinds {
+		rest, ok := strings.CutPrefix(token, c.prefix)
 		if !ok {
+			continue
+		}
+		i := strings.LastIndexByte(rest, '_')
+		if i <= 0 {
 			return principal{}, false
 		}
-		var c credential
-		data, err := s.st.Aux("credential:" + app)
-		if err != nil || data == nil || json.Unmarshal(data, &c) != nil {
+		name := rest[:i]
+		var stored credential
+		data, err := s.st.Aux(c.aux + name)
+		if err != nil || data == nil || json.Unmarshal(data, &stored) != nil {
 			return principal{}, false
 		}
-		if subtle.ConstantTimeCompare([]byte(c.Hash), []byte(tokenHash(token))) != 1 {
+		if subtle.ConstantTimeCompare([]byte(stored.Hash), []byte(tokenHash(token))) != 1 {
 			return principal{}, false
 		}
-		return principal{name: app, role: api.RoleApplication}, true
+		return principal{name: name, role: c.role}, true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -185,8 +202,15 @@ func (s *Server) principal(token string) (principal, bool) {
 	return principal{name: sess.name, role: sess.role}, true
 }
 
-// credential is an application's token, stored hashed: it is 256 random
-// bits, so a fast hash is enough.
+// credentialKinds are the daemons' tokens: an application's, and a host's
+// for its Local Control Agent.
+var credentialKinds = []struct{ prefix, aux, role, kind string }{
+	{"gwapp_", "credential:", api.RoleApplication, api.KindApplication},
+	{"gwhost_", "hostcredential:", api.RoleHost, api.KindHost},
+}
+
+// credential is a daemon's token, stored hashed: it is 256 random bits, so
+// a fast hash is enough.
 type credential struct {
 	Hash    string    `json:"hash"`
 	Created time.Time `json:"created"`

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"webrtcgw/confserv/api"
+	"webrtcgw/lca/wire"
 	"webrtcgw/options"
 )
 
@@ -46,10 +47,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, p principal) {
 			return
 		}
 		out := api.Watch{Revision: last}
-		var scope map[string]bool
-		if p.role == api.RoleApplication {
-			scope = s.daemonScope(p.name)
-		}
+		scope := s.scope(p)
 		for _, c := range changes {
 			if scope != nil && !scope[c.Kind+"/"+c.Name] {
 				continue
@@ -106,7 +104,7 @@ func eventObject(v any) *api.EventObject {
 }
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request, p principal) {
-	if p.role == api.RoleApplication {
+	if p.daemon() {
 		writeError(w, http.StatusForbidden, "the audit log is for operators")
 		return
 	}
@@ -140,29 +138,64 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, p principal) {
 	writeJSON(w, http.StatusOK, api.Audit{Entries: entries})
 }
 
-func (s *Server) newCredential(w http.ResponseWriter, r *http.Request, p principal) {
-	app := mux.Vars(r)["name"]
-	if _, ok := s.application(app); !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no application %q", app))
-		return
+// newCredential issues a daemon's token (prefix: gwapp_ or gwhost_) for the
+// object {name} of kind, stored hashed under aux+name.
+func (s *Server) newCredential(prefix, aux, kind string) func(http.ResponseWriter, *http.Request, principal) {
+	return func(w http.ResponseWriter, r *http.Request, p principal) {
+		name := mux.Vars(r)["name"]
+		if _, err := s.st.Get(kind, name); err != nil {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no %s %q", kind, name))
+			return
+		}
+		token := prefix + name + "_" + randomToken()
+		data, _ := json.Marshal(credential{Hash: tokenHash(token), Created: s.now().UTC()})
+		if err := s.st.SetAux(aux+name, data); err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		s.log.Info("credential issued", kind, name, "by", p.name)
+		writeJSON(w, http.StatusCreated, api.Credential{Token: token})
 	}
-	token := "gwapp_" + app + "_" + randomToken()
-	data, _ := json.Marshal(credential{Hash: tokenHash(token), Created: s.now().UTC()})
-	if err := s.st.SetAux("credential:"+app, data); err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	s.log.Info("application credential issued", "application", app, "by", p.name)
-	writeJSON(w, http.StatusCreated, api.Credential{Token: token})
 }
 
-func (s *Server) revokeCredential(w http.ResponseWriter, r *http.Request, p principal) {
-	app := mux.Vars(r)["name"]
-	if err := s.st.SetAux("credential:"+app, nil); err != nil {
+func (s *Server) revokeCredential(aux, kind string) func(http.ResponseWriter, *http.Request, principal) {
+	return func(w http.ResponseWriter, r *http.Request, p principal) {
+		name := mux.Vars(r)["name"]
+		if err := s.st.SetAux(aux+name, nil); err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		s.log.Info("credential revoked", kind, name, "by", p.name)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// putStatus records what a host's LCA says about one of its applications.
+func (s *Server) putStatus(w http.ResponseWriter, r *http.Request, p principal) {
+	name := mux.Vars(r)["name"]
+	a, ok := s.application(name)
+	if !ok || a.Host != p.name {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("application %q is not on host %s", name, p.name))
+		return
+	}
+	var st api.AppStatus
+	if !readJSON(w, r, &st) {
+		return
+	}
+	if !wire.Status(st.Status).Valid() {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("status %q is not one of %v", st.Status, wire.Statuses))
+		return
+	}
+	if len(st.Detail) > 1024 {
+		st.Detail = st.Detail[:1024]
+	}
+	st.Updated = s.now().UTC()
+	data, _ := json.Marshal(st)
+	if err := s.st.SetAux("status:"+name, data); err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	s.log.Info("application credential revoked", "application", app, "by", p.name)
+	s.log.Debug("status", "application", name, "status", st.Status, "detail", st.Detail, "host", p.name)
 	w.WriteHeader(http.StatusNoContent)
 }
 
