@@ -34,6 +34,11 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the reconnection delay (0: 500 ms
 	// and 30 s).
 	MinBackoff, MaxBackoff time.Duration
+	// Liveness, when true, sends a heartbeat only if the daemon called
+	// Alive since the previous one: a daemon whose main loop is stuck then
+	// looks hung to the LCA, as it should. False: heartbeats go out on
+	// their own.
+	Liveness bool
 }
 
 // Deps are the client's collaborators.
@@ -54,6 +59,7 @@ type Client struct {
 	detail    string
 	changed   chan struct{} // closed and replaced when the status changes
 	connected bool
+	alive     bool // Alive was called since the last heartbeat
 }
 
 // New returns a client; Run connects it.
@@ -96,6 +102,13 @@ func (c *Client) SetStatus(s wire.Status, detail string) {
 	c.status, c.detail = s, detail
 	close(c.changed)
 	c.changed = make(chan struct{})
+}
+
+// Alive tells the client the daemon is making progress (Config.Liveness).
+func (c *Client) Alive() {
+	c.mu.Lock()
+	c.alive = true
+	c.mu.Unlock()
 }
 
 // Status returns the status last set.
@@ -256,6 +269,14 @@ func (c *Client) session(ctx context.Context) (registered bool, err error) {
 				tickC = tick.C
 			}
 		case <-tickC:
+			c.mu.Lock()
+			alive := c.alive || !c.cfg.Liveness
+			c.alive = false
+			c.mu.Unlock()
+			if !alive {
+				c.log.Warn("heartbeat skipped: the daemon has not shown progress")
+				continue
+			}
 			if err := c.write(conn, wc, wire.Message{Op: wire.OpHeartbeat}); err != nil {
 				return true, err
 			}

@@ -173,3 +173,37 @@ func TestRefusedRetries(t *testing.T) {
 		conn.Write(wire.Message{Op: wire.OpError, Error: `no application "gw1" on host h1`})
 	}
 }
+
+// With Liveness, heartbeats stop when the daemon stops calling Alive.
+func TestLivenessHeartbeats(t *testing.T) {
+	l := listen(t, "127.0.0.1:0")
+	c := New(Config{Address: l.ln.Addr().String(), App: "gw1", Liveness: true}, Deps{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	conn := l.accept()
+	read(t, conn, wire.OpRegister)
+	conn.Write(wire.Message{Op: wire.OpRegistered, HeartbeatPeriod: 1})
+	read(t, conn, wire.OpStatus)
+	raw := <-l.raw
+	l.raw <- raw
+	raw.SetReadDeadline(time.Now().Add(1200 * time.Millisecond))
+	if m, err := conn.Read(); err == nil {
+		t.Fatalf("a daemon that never called Alive sent %+v", m)
+	}
+	raw.SetReadDeadline(time.Time{})
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				c.Alive()
+			}
+		}
+	}()
+	read(t, conn, wire.OpHeartbeat)
+}
