@@ -490,3 +490,11 @@ func TestExpiredSession(t *testing.T) {
 		t.Errorf("expired session: exit %d, stderr %q", code, errOut)
 	}
 }
+
+func TestHelpFlagValue(t *testing.T) {
+	// -h as the value of a flag is a value, not a request for help.
+	_, errOut, code := runIn(map[string]string{"HOME": t.TempDir()}, "", "app", "create", "gw1", "--template", "T", "--arg", "-h")
+	if code != exitError || !strings.Contains(errOut, "run gwctl login") {
+		t.Errorf("app create --arg -h: exit %d, stderr %q; want it to go on to sign-in", code, errOut)
+	}
+}

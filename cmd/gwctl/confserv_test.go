@@ -268,6 +268,30 @@ func TestLogin(t *testing.T) {
 	o.fails(exitError, []string{"not signed in to http://127.0.0.1:1"}, "-server", "http://127.0.0.1:1", "app", "list")
 	// Nor does an unreachable server hang or puzzle.
 	o.fails(exitError, []string{"cannot reach the Configuration Server at http://127.0.0.1:1"}, "-server", "http://127.0.0.1:1", "-token", "x", "app", "list")
+
+	// Logout with a token from the environment ends that session and leaves
+	// the config file alone (here, the same session).
+	cfgPath := filepath.Join(o.env["HOME"], ".config", "gwctl", "config.json")
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.env["GWCTL_TOKEN"] = cfg.Token
+	if out := o.ok("logout"); !strings.Contains(out, "the token came from the environment; the config file is unchanged") {
+		t.Errorf("logout with GWCTL_TOKEN: %q", out)
+	}
+	delete(o.env, "GWCTL_TOKEN")
+	o.fails(exitError, []string{"not signed in or the session expired: run gwctl login"}, "app", "list")
+	// Logout of an ended session still clears the config file.
+	if out := o.ok("logout"); !strings.Contains(out, "signed out of "+srv.url) {
+		t.Errorf("logout: %q", out)
+	}
+	if cfg, _ := loadConfig(cfgPath); cfg.Token != "" || cfg.User != "admin" {
+		t.Errorf("config after logout = %+v", cfg)
+	}
+	if out := o.ok("logout"); !strings.Contains(out, "not signed in to") {
+		t.Errorf("second logout: %q", out)
+	}
 }
 
 func TestApps(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -257,18 +258,18 @@ func (c *cli) newFlags(path string) *flag.FlagSet {
 // ends the flags); it returns the arguments. want is the number of
 // arguments: exactly n when max == n, at least min when max < 0.
 func (c *cli) parse(fs *flag.FlagSet, path string, args []string, minArgs, maxArgs int) ([]string, error) {
-	for _, a := range args {
-		if a == "-h" || a == "-help" || a == "--help" {
-			fs.SetOutput(c.stdout)
-			fs.Usage()
-			return nil, errHelp
-		}
-		if a == "--" {
-			break
-		}
-	}
+	// Help goes to stdout, errors to stderr: the flag package writes both
+	// to the flag set's output.
+	var msg bytes.Buffer
+	fs.SetOutput(&msg)
 	pos, err := parseInterspersed(fs, args)
+	fs.SetOutput(c.stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		c.stdout.Write(msg.Bytes())
+		return nil, errHelp
+	}
 	if err != nil {
+		c.stderr.Write(msg.Bytes())
 		return nil, &codeError{code: exitUsage}
 	}
 	switch {
