@@ -30,9 +30,13 @@ func runAppList(ctx context.Context, c *cli, path string, args []string) error {
 	}
 	rows := make([][]string, 0, len(apps))
 	for _, a := range apps {
-		rows = append(rows, []string{a.Name, a.Type, a.Host, a.Template, rev(a.Revision), reportText(a.Report)})
+		status := ""
+		if a.Status != nil {
+			status = a.Status.Status
+		}
+		rows = append(rows, []string{a.Name, a.Type, a.Host, a.Template, rev(a.Revision), reportText(a.Report), status})
 	}
-	return table(c.stdout, []string{"NAME", "TYPE", "HOST", "TEMPLATE", "REVISION", "REPORT"}, rows)
+	return table(c.stdout, []string{"NAME", "TYPE", "HOST", "TEMPLATE", "REVISION", "REPORT", "STATUS"}, rows)
 }
 
 func runAppShow(ctx context.Context, c *cli, path string, args []string) error {
@@ -71,6 +75,26 @@ func runAppShow(ctx context.Context, c *cli, path string, args []string) error {
 			report += ": " + r.Error
 		}
 	}
+	status := ""
+	if st := a.Status; st != nil {
+		status = st.Status
+		if !st.Since.IsZero() {
+			status += " since " + when(st.Since)
+		}
+		var more []string
+		if st.PID != 0 {
+			more = append(more, fmt.Sprintf("pid %d", st.PID))
+		}
+		if st.Restarts != 0 {
+			more = append(more, fmt.Sprintf("%d restarts", st.Restarts))
+		}
+		if st.Detail != "" {
+			more = append(more, st.Detail)
+		}
+		if len(more) > 0 {
+			status += " (" + strings.Join(more, ", ") + ")"
+		}
+	}
 	err = fields(c.stdout, [][2]string{
 		{"name", a.Name},
 		{"type", a.Type},
@@ -86,6 +110,7 @@ func runAppShow(ctx context.Context, c *cli, path string, args []string) error {
 		{"created", when(a.Created)},
 		{"updated", updated},
 		{"report", report},
+		{"status", status},
 	})
 	if err != nil {
 		return err

@@ -203,7 +203,7 @@ func TestProcess(t *testing.T) {
 		t.Fatalf("app create: exit %d, %s", code, errOut)
 	}
 	out, _, code = process(t, env, "", "app", "list")
-	if code != 0 || !regexp.MustCompile(`(?m)^gw1\s+WebRTC_Gateway\s+-\s+WebRTC_Gateway\s+\d+\s+-$`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`(?m)^gw1\s+WebRTC_Gateway\s+-\s+WebRTC_Gateway\s+\d+\s+-\s+-$`).MatchString(out) {
 		t.Errorf("app list: exit %d:\n%s", code, out)
 	}
 	_, errOut, code = process(t, env, "", "options", "set", "gw1", "web/https-port=99999", "media/rtp-port-min=abc")
@@ -306,11 +306,25 @@ func TestApps(t *testing.T) {
 	o.fails(exitError, []string{"an application named gw1 exists already"}, "app", "create", "gw1", "--template", "WebRTC_Gateway")
 	o.fails(exitError, []string{"no template"}, "app", "create", "gw2", "--template", "Nope")
 
+	// The host's Local Control Agent reports sip1 running.
+	out, errOut, code := o.gwctl("", "host", "credentials", "host1")
+	hostToken := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(hostToken, "gwhost_") || !strings.Contains(errOut, "only this once") {
+		t.Fatalf("host credentials: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	lca, err := client.New(client.Config{URL: o.srv.url, Token: hostToken, HTTPClient: o.hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lca.PutStatus(context.Background(), "sip1", api.AppStatus{Status: "Running", PID: 4242, Since: time.Now(), Managed: true}); err != nil {
+		t.Fatal(err)
+	}
+
 	out = o.ok("app", "list")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || !regexp.MustCompile(`^NAME\s+TYPE\s+HOST\s+TEMPLATE\s+REVISION\s+REPORT$`).MatchString(lines[0]) ||
-		!regexp.MustCompile(`^gw1\s+WebRTC_Gateway\s+host1\s+WebRTC_Gateway\s+\d+\s+-$`).MatchString(lines[1]) ||
-		!regexp.MustCompile(`^sip1\s+SIP_Server\s+host1\s+SIP_Server\s+\d+\s+-$`).MatchString(lines[2]) {
+	if len(lines) != 3 || !regexp.MustCompile(`^NAME\s+TYPE\s+HOST\s+TEMPLATE\s+REVISION\s+REPORT\s+STATUS$`).MatchString(lines[0]) ||
+		!regexp.MustCompile(`^gw1\s+WebRTC_Gateway\s+host1\s+WebRTC_Gateway\s+\d+\s+-\s+-$`).MatchString(lines[1]) ||
+		!regexp.MustCompile(`^sip1\s+SIP_Server\s+host1\s+SIP_Server\s+\d+\s+-\s+Running$`).MatchString(lines[2]) {
 		t.Errorf("app list:\n%s", out)
 	}
 	var apps []api.Application
@@ -329,6 +343,9 @@ func TestApps(t *testing.T) {
 	if strings.Index(out, "[web]") > strings.Index(out, "[log]") {
 		t.Errorf("app show: sections not in the template's order:\n%s", out)
 	}
+	if out := o.ok("app", "show", "sip1"); !regexp.MustCompile(`(?m)^status:\s+Running since .* \(pid 4242\)$`).MatchString(out) {
+		t.Errorf("app show sip1 lacks its status:\n%s", out)
+	}
 	var a api.Application
 	o.okJSON(&a, "app", "show", "gw1")
 	if a.Name != "gw1" || a.Options["web"]["https-port"] != "8443" {
@@ -336,6 +353,10 @@ func TestApps(t *testing.T) {
 	}
 
 	o.fails(exitError, []string{"host host1 has applications"}, "host", "delete", "host1")
+	o.ok("host", "credentials", "host1", "--revoke")
+	if err := lca.PutStatus(context.Background(), "sip1", api.AppStatus{Status: "Running"}); !client.HasStatus(err, http.StatusUnauthorized) {
+		t.Errorf("status with a revoked host token: %v, want 401", err)
+	}
 	out = o.ok("app", "delete", "gw1")
 	if !strings.Contains(out, "deleted application gw1") {
 		t.Errorf("app delete: %q", out)
@@ -532,7 +553,7 @@ func TestOptionsWait(t *testing.T) {
 		t.Errorf("--wait, applied: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 	out = o.ok("app", "list")
-	if !regexp.MustCompile(`(?m)^gw1\s.*\sapplied@\d+$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^gw1\s.*\sapplied@\d+\s+-$`).MatchString(out) {
 		t.Errorf("app list after a report:\n%s", out)
 	}
 
@@ -697,6 +718,18 @@ func TestOperators(t *testing.T) {
 	o.ok("operator", "delete", "alice")
 	o.fails(exitError, []string{"no operator alice"}, "operator", "delete", "alice")
 	alice.fails(exitError, []string{"run gwctl login"}, "app", "list")
+}
+
+func TestBackup(t *testing.T) {
+	_, o := admin(t)
+	o.ok("app", "create", "gw1", "--template", "WebRTC_Gateway")
+	file := filepath.Join(t.TempDir(), "confserv.db")
+	out := o.ok("backup", file)
+	fi, err := os.Stat(file)
+	if err != nil || fi.Size() == 0 || out != fmt.Sprintf("saved a copy of the store (%d bytes) to %s\n", fi.Size(), file) {
+		t.Errorf("backup: %q, %v", out, err)
+	}
+	o.fails(exitError, []string{"back up the store into /nonexistent/x.db"}, "backup", "/nonexistent/x.db")
 }
 
 func writeFile(t *testing.T, path string, data []byte) {

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+
+	"webrtcgw/confserv/client"
 )
 
 func runCredentials(ctx context.Context, c *cli, path string, args []string) error {
@@ -38,6 +41,47 @@ func runCredentials(ctx context.Context, c *cli, path string, args []string) err
 		"gwctl: it is shown only this once: give it to %s's daemon.\n", app.Name, app.Name)
 	if c.json() {
 		return printJSON(c.stdout, map[string]any{"application": app.Name, "token": token})
+	}
+	fmt.Fprintln(c.stdout, token)
+	return nil
+}
+
+func runHostCredentials(ctx context.Context, c *cli, path string, args []string) error {
+	fs := c.newFlags(path)
+	revoke := fs.Bool("revoke", false, "revoke the host's token instead: its Local Control Agent can no longer connect")
+	pos, err := c.parse(fs, path, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	h, err := cl.Host(ctx, pos[0])
+	if client.HasStatus(err, http.StatusNotFound) {
+		return &codeError{code: exitError, msg: fmt.Sprintf("no host %s (gwctl host list shows them)", pos[0])}
+	}
+	if err != nil {
+		return fmt.Errorf("read host %s: %w", pos[0], err)
+	}
+	if *revoke {
+		if err := cl.RevokeHostCredential(ctx, h.Name); err != nil {
+			return fmt.Errorf("revoke host %s's token: %w", h.Name, err)
+		}
+		if c.json() {
+			return printJSON(c.stdout, map[string]any{"host": h.Name, "revoked": true})
+		}
+		fmt.Fprintf(c.stdout, "revoked host %s's token: its Local Control Agent can no longer connect\n", h.Name)
+		return nil
+	}
+	token, err := cl.NewHostCredential(ctx, h.Name)
+	if err != nil {
+		return fmt.Errorf("new token for host %s: %w", h.Name, err)
+	}
+	fmt.Fprintf(c.stderr, "gwctl: warning: this token replaces host %s's previous one, which stops working now.\n"+
+		"gwctl: it is shown only this once: give it to the Local Control Agent of %s.\n", h.Name, h.Name)
+	if c.json() {
+		return printJSON(c.stdout, map[string]any{"host": h.Name, "token": token})
 	}
 	fmt.Fprintln(c.stdout, token)
 	return nil

@@ -474,7 +474,7 @@ func runOptionsSet(ctx context.Context, c *cli, path string, args []string) erro
 			fmt.Fprintf(c.stdout, "%s: nothing to change, the values are already these (revision %d)\n", name, read.Revision)
 			return nil
 		}
-		next.Report, next.Warnings = nil, nil
+		next.Report, next.Status, next.Warnings = nil, nil, nil
 		written, err = cl.UpdateApp(ctx, next)
 		if err == nil {
 			break

@@ -61,6 +61,7 @@ func commands() []*command {
 			{name: "list", summary: "list the hosts", run: runHostList},
 			{name: "create", args: "NAME --address A [--lca-port P]", summary: "create a host", run: runHostCreate},
 			{name: "delete", args: "NAME", summary: "delete a host no application uses", run: runHostDelete},
+			{name: "credentials", args: "NAME [--revoke]", summary: "make a new token for a host's Local Control Agent (replaces the previous one), or revoke it (admin)", run: runHostCredentials},
 		}},
 		{name: "operator", summary: "operators (admin)", subs: []*command{
 			{name: "list", summary: "list the operators", run: runOperatorList},
@@ -68,6 +69,7 @@ func commands() []*command {
 			{name: "delete", args: "NAME", summary: "delete an operator", run: runOperatorDelete},
 			{name: "passwd", args: "NAME [-password-stdin]", summary: "set an operator's password", run: runOperatorPasswd},
 		}},
+		{name: "backup", args: "FILE", summary: "save a consistent copy of the Configuration Server's store into FILE (admin)", details: backupDetails, run: runBackup},
 		{name: "version", summary: "print gwctl's version", run: runVersion},
 		{name: "help", args: "[COMMAND [SUBCOMMAND]]", summary: "explain a command"},
 	}
