@@ -14,6 +14,7 @@ import (
 	"webrtcgw/gateway/media"
 	"webrtcgw/gateway/sipua"
 	"webrtcgw/gateway/web"
+	"webrtcgw/lca/wire"
 	"webrtcgw/logging"
 	"webrtcgw/options"
 	"webrtcgw/version"
@@ -28,8 +29,9 @@ type Config struct {
 	ConfigFile  string          // local mode: the INI file
 	Confserv    *ConfservConfig // Configuration Server mode (instead of ConfigFile)
 	DataDir     string          // state kept between runs (the self-signed certificate, the confserv cache)
-	LCAPort     int             // -lca-port when given; 0: not given
-	StopTimeout time.Duration   // how long Stop may drain; 0: 30 s
+	App         string          // the application's name (Configuration Server and LCA)
+	LCAPort     int             // the Local Control Agent's port; 0: no LCA
+	StopTimeout time.Duration   // how long each subsystem's Stop may take; 0: 30 s
 }
 
 // Deps are the daemon's outside dependencies.
@@ -46,19 +48,36 @@ type Deps struct {
 // change before it is read: editors and tools write it in several steps.
 const fileSettle = 150 * time.Millisecond
 
-// Run runs the gateway until ctx is cancelled:
+// Run runs the gateway until ctx is cancelled or its LCA says stop:
 //
-//  1. read and validate the options — from the file (local mode) or the
+//  1. register with the LCA (in the background; Initializing);
+//  2. read and validate the options — from the file (local mode) or the
 //     Configuration Server (invalid → ErrInvalidOptions);
-//  2. start the subsystems in start order (log first);
-//  3. apply every later change through the reload pipeline: file changes and
+//  3. start the subsystems in start order (log first); Running, or
+//     ServiceUnavailable while the SIP Server does not answer;
+//  4. apply every later change through the reload pipeline: file changes and
 //     SIGHUP in local mode, watched changes in Configuration Server mode
 //     (each applied or rejected revision is reported back);
-//  4. when ctx is done, stop the subsystems in reverse order, each within
-//     StopTimeout.
+//  5. on the LCA's suspend: no new sessions or calls (Suspending), calls in
+//     progress go on; Suspended when none is left;
+//  6. when ctx is done or the LCA says stop: drain the same way for at most
+//     [sml] suspending-wait-timeout (counted from the first suspend), then
+//     stop the subsystems in reverse order (calls left are hung up), each
+//     within StopTimeout; Stopped.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
 	log := deps.Logging.Logger()
 	rlog := log.Named("reload")
+	lc := newLifecycle(log.Named("lca"), cfg.App, cfg.LCAPort)
+	lcaCtx, stopLCA := context.WithCancel(context.Background())
+	lcaDone := make(chan struct{})
+	go func() { lc.run(lcaCtx); close(lcaDone) }()
+	defer func() {
+		lc.stopped()
+		stopLCA()
+		<-lcaDone
+	}()
+	lc.publish()
+
 	var src source
 	mode := "local"
 	if cfg.Confserv != nil {
@@ -82,10 +101,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	logProblems(rlog, hclog.Warn, "option warning", warnings)
 
-	parts := newParts(set, cfg, deps.Logging, src.sipFallback)
-	reloader := NewReloader(rlog, set, parts)
+	sys := newSystem(set, cfg, deps.Logging, src.sipFallback, lc.setSIPReachable)
+	reloader := NewReloader(rlog, set, sys.parts)
 	var started []Part
-	for _, p := range parts {
+	for _, p := range sys.parts {
 		if err := p.Sub.Start(ctx); err != nil {
 			stopParts(log, started, cfg.StopTimeout)
 			err = fmt.Errorf("start %s: %w", p.Owner, err)
@@ -96,34 +115,69 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	log.Info("started", "version", version.Version, "mode", mode, "options", first.source, "pid", os.Getpid())
 	src.report(ctx, first, nil)
-	if cfg.LCAPort != 0 {
-		log.Warn("-lca-port is ignored: this version does not connect to a Local Control Agent yet", "lca_port", cfg.LCAPort)
-	}
+	lc.setStarted()
 
 	srcCtx, stopSource := context.WithCancel(ctx)
 	defer stopSource()
 	go src.run(srcCtx)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var drainSince time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			log.Info("stopping")
-			stopSource()
-			stopParts(log, started, cfg.StopTimeout)
-			log.Info("stopped")
-			return nil
+		case cmd := <-lc.commands():
+			if cmd == wire.CommandSuspend {
+				if drainSince.IsZero() {
+					drainSince = time.Now()
+				}
+				sys.drain(lc)
+				continue
+			}
+			if cmd != wire.CommandStop {
+				log.Warn("unknown command from the local control agent", "command", cmd)
+				continue
+			}
+			log.Info("stopping: the local control agent said stop")
+		case <-tick.C:
+			lc.alive()
+			if lc.draining() == suspending {
+				sys.drain(lc)
+			}
+			continue
 		case <-deps.Hangup:
 			if err := deps.Logging.Reopen(); err != nil {
 				log.Error("reopen log files", "error", err)
 			}
 			src.reread()
+			continue
 		case u := <-src.updates():
 			res := applyUpdate(ctx, rlog, reloader, u)
 			src.report(ctx, u, res.Err)
 			if deps.OnReload != nil {
 				deps.OnReload(res)
 			}
+			continue
 		}
+		break
 	}
+	// Stop: drain, then stop the subsystems.
+	lc.stopping()
+	stopSource()
+	if drainSince.IsZero() {
+		drainSince = time.Now()
+	}
+	grace := reloader.Current().SML().SuspendingWaitTimeout
+	for sys.drain(lc) > 0 && time.Since(drainSince) < grace {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := sys.engine.Calls(); n > 0 {
+		log.Info("hanging up the calls left", "calls", n, "waited", time.Since(drainSince).Round(time.Millisecond))
+	}
+	stopParts(log, started, cfg.StopTimeout)
+	log.Info("stopped")
+	return nil
 }
 
 // parseUpdate validates an update's options. The error wraps
@@ -143,27 +197,49 @@ func parseUpdate(u update) (*options.Set, []options.Problem, error) {
 	return set, append(u.warnings, set.Warnings()...), nil
 }
 
-// newParts builds the subsystems in start order: log, media, sip, call
+// system is the gateway's subsystems, and what the daemon drives directly.
+type system struct {
+	parts  []Part
+	engine *calls.Engine
+	web    *web.Server
+}
+
+// newSystem builds the subsystems in start order: log, media, sip, call
 // control, web, bans. They stop in the reverse order: web first (no new
 // requests; sessions signed out), then call control waits for the calls it
 // is ending, then SIP (unregister, BYE what is left), then media.
-func newParts(set *options.Set, cfg Config, logs *logging.Logging, sipFallback func() options.HostPort) []Part {
+func newSystem(set *options.Set, cfg Config, logs *logging.Logging, sipFallback func() options.HostPort, reachability func(up bool)) *system {
 	log := logs.Logger()
 	bans := ban.New(banConfig(set), log.Named("ban"), nil)
 	m := media.New(set, media.Deps{Log: log.Named("media")})
 	var engine *calls.Engine
-	ua := sipua.New(set, sipua.Deps{Log: log.Named("sip"), ServerFallback: sipFallback,
+	ua := sipua.New(set, sipua.Deps{Log: log.Named("sip"), ServerFallback: sipFallback, Reachability: reachability,
 		Incoming: func(inc *sipua.Incoming) { engine.Incoming(inc) }})
 	engine = calls.New(calls.Deps{Log: log.Named("calls"), UA: ua, Media: m})
 	w := web.New(set, web.Deps{Log: log.Named("web"), Engine: engine, Bans: bans, DataDir: cfg.DataDir})
-	return []Part{
+	return &system{engine: engine, web: w, parts: []Part{
 		{Owner: options.OwnerLog, Sub: newLogSubsystem(logs, set)},
 		{Owner: options.OwnerMedia, Sub: m},
 		{Owner: options.OwnerSIP, Sub: ua},
 		{Owner: "calls", Sub: callsPart{engine}},
 		{Owner: options.OwnerWeb, Sub: w},
 		{Owner: options.OwnerBan, Sub: banPart{bans}},
+	}}
+}
+
+// drain refuses new sessions and calls (idempotent), tells lc how far the
+// drain is, and returns the calls still in progress.
+func (s *system) drain(lc *lifecycle) int {
+	s.engine.Drain()
+	n := s.engine.Calls()
+	if n > 0 {
+		s.web.SetUnavailable(fmt.Sprintf("suspending: %d calls in progress, no new sessions", n))
+		lc.setDrain(suspending, n)
+	} else {
+		s.web.SetUnavailable("suspended: no new sessions")
+		lc.setDrain(suspended, 0)
 	}
+	return n
 }
 
 // callsPart gives call control its place in the stop order: after the web

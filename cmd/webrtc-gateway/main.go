@@ -38,28 +38,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	host := fs.String("host", "", "Configuration Server `host` (Configuration Server mode)")
 	port := fs.Int("port", 0, "Configuration Server `port`")
-	app := fs.String("app", "", "`name` of this gateway's application object in the Configuration Server")
+	app := fs.String("app", "", "`name` of this gateway's application (in the Configuration Server; at the Local Control Agent)")
 	tokenFile := fs.String("app-token-file", "", "`file` holding the application's Configuration Server credential (else $WRTCGW_APP_TOKEN)")
 	confservCA := fs.String("confserv-ca", "", "PEM `file` of the authorities that sign the Configuration Server's certificate (implies HTTPS)")
 	confservHTTPS := fs.Bool("confserv-https", false, "reach the Configuration Server over HTTPS (system authorities)")
-	lcaPort := fs.Int("lca-port", 4999, "`port` of the Local Control Agent on this host")
+	lcaPort := fs.Int("lca-port", 4999, "`port` of the Local Control Agent on this host (used in Configuration Server mode, and in local mode when given; 0: none)")
+
 	config := fs.String("config", "", "options `file` (local mode, without a Configuration Server)")
 	dataDir := fs.String("data", defaultDataDir(), "`directory` for state kept between runs (the self-signed certificate)")
 	check := fs.Bool("check", false, "validate the options, print the effective options with their sources, and exit: 0 valid, 2 invalid")
 	showVersion := fs.Bool("V", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: webrtc-gateway -config FILE [-lca-port N]\n       webrtc-gateway -check -config FILE\n       webrtc-gateway -host H -port P -app NAME [-app-token-file F] [-lca-port N]\n\n")
+		fmt.Fprintf(stderr, "usage: webrtc-gateway -config FILE [-app NAME -lca-port N]\n       webrtc-gateway -check -config FILE\n       webrtc-gateway -host H -port P -app NAME [-app-token-file F] [-lca-port N]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg := gateway.Config{ConfigFile: *config, DataDir: *dataDir}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "lca-port" {
-			cfg.LCAPort = *lcaPort
-		}
-	})
+	cfg := gateway.Config{ConfigFile: *config, DataDir: *dataDir, App: *app}
+	lcaGiven := false
+	fs.Visit(func(f *flag.Flag) { lcaGiven = lcaGiven || f.Name == "lca-port" })
+	confservMode := *host != "" || *port != 0
+	// Managed by an LCA in Configuration Server mode (the framework's way),
+	// and in local mode when -lca-port says so.
+	if lcaGiven || confservMode {
+		cfg.LCAPort = *lcaPort
+	}
 	switch {
 	case *showVersion:
 		fmt.Fprintf(stdout, "webrtc-gateway %s (%s)\n", version.Version, runtime.Version())
@@ -67,10 +71,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case fs.NArg() > 0:
 		fmt.Fprintf(stderr, "webrtc-gateway: unexpected argument %q\n", fs.Arg(0))
 		return 2
-	case (*host != "" || *port != 0 || *app != "") && *config != "":
-		fmt.Fprintln(stderr, "webrtc-gateway: -config (local mode) and -host/-port/-app (Configuration Server mode) exclude each other")
+	case *lcaPort < 0 || *lcaPort > 65535:
+		fmt.Fprintf(stderr, "webrtc-gateway: -lca-port %d is not a port (0: no Local Control Agent)\n", *lcaPort)
 		return 2
-	case *host != "" || *port != 0 || *app != "":
+	case confservMode && *config != "":
+		fmt.Fprintln(stderr, "webrtc-gateway: -config (local mode) and -host/-port (Configuration Server mode) exclude each other")
+		return 2
+	case !confservMode && cfg.LCAPort != 0 && *app == "":
+		fmt.Fprintln(stderr, "webrtc-gateway: -lca-port needs -app NAME: the application's name at the Local Control Agent")
+		return 2
+	case confservMode:
 		if *host == "" || *port == 0 || *app == "" {
 			fmt.Fprintln(stderr, "webrtc-gateway: Configuration Server mode needs -host, -port and -app")
 			return 2
@@ -86,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkOptions(*config, stdout, stderr)
 	}
 
-	if *app != "" {
+	if confservMode {
 		token := os.Getenv("WRTCGW_APP_TOKEN")
 		if *tokenFile != "" {
 			data, err := os.ReadFile(*tokenFile)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -155,7 +156,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-host", "cs", "-port", "2020", "-app", "gw"}, "no credential for the Configuration Server"},
 		{[]string{"-host", "cs", "-app", "gw"}, "needs -host, -port and -app"},
 		{[]string{"-host", "cs", "-port", "2020", "-app", "gw", "-app-token-file", "/nonexistent"}, "-app-token-file"},
-		{[]string{"-app", "gw", "-config", "x.ini"}, "exclude each other"},
+		{[]string{"-host", "cs", "-config", "x.ini"}, "exclude each other"},
+		{[]string{"-config", "x.ini", "-lca-port", "4999"}, "-lca-port needs -app NAME"},
+		{[]string{"-config", "x.ini", "-app", "gw", "-lca-port", "70000"}, "-lca-port 70000 is not a port"},
 		{[]string{"-config", "x.ini", "extra"}, `unexpected argument "extra"`},
 		{[]string{"-nonsense"}, "flag provided but not defined"},
 	} {
@@ -184,9 +187,10 @@ func TestLifecycle(t *testing.T) {
 		"[media]\nrtp-port-min = 20000\nrtp-port-max = 20999\nwebrtc-port-min = 21000\nwebrtc-port-max = 21999\nmax-calls = 100\n[log]\nall = %s\n",
 		testpeers.FreePort(t, "tcp"), testpeers.FreePort(t, "udp"), logFile)
 	path := writeFile(t, dir, "gw.ini", conf)
-	var stderr bytes.Buffer
-	cmd := exec.Command(binary, "-config", path, "-lca-port", "4999", "-data", filepath.Join(dir, "data"))
-	cmd.Stderr = &stderr
+	var stderr lockedBuffer
+	// No LCA listens on its port: the gateway says so and runs anyway.
+	cmd := exec.Command(binary, "-config", path, "-app", "gw1", "-lca-port", fmt.Sprint(testpeers.FreePort(t, "tcp")), "-data", filepath.Join(dir, "data"))
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +210,13 @@ func TestLifecycle(t *testing.T) {
 		}
 	}
 	waitLog("[INFO]  gateway: started: version=")
-	waitLog("-lca-port is ignored")
+	// Said before the log options apply: on the standard output.
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(stderr.String(), "no connection to the local control agent; retrying in the background"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no word of the absent LCA in the output:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	writeFile(t, dir, "gw.ini", conf+"verbose = debug\n[web]\nmax-sessions = 50\n")
 	waitLog("option changed: option=web/max-sessions old=10000 new=50")
@@ -231,4 +241,22 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal("no exit within 15 s of SIGTERM")
 	}
 	waitLog("[INFO]  gateway: stopped")
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -108,6 +108,11 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if reason := s.unavailable.Load(); reason != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, *reason+"\n")
+		return
+	}
 	io.WriteString(w, "ok\n")
 }
 

@@ -101,6 +101,18 @@ type Server struct {
 	sweepDone chan struct{}
 
 	headerTimeout time.Duration // http.Server.ReadHeaderTimeout (slow clients are cut off)
+
+	unavailable atomic.Pointer[string] // why /health answers 503; nil: healthy
+}
+
+// SetUnavailable makes /health answer 503 with reason (a load balancer then
+// sends new users elsewhere); "" makes it healthy again.
+func (s *Server) SetUnavailable(reason string) {
+	if reason == "" {
+		s.unavailable.Store(nil)
+		return
+	}
+	s.unavailable.Store(&reason)
 }
 
 // listener is one bound port with its http.Server.
