@@ -72,7 +72,7 @@ type StatusError struct {
 	Status   int
 	Message  string
 	Problems []string
-	Body     []byte // for 412: the current object
+	Body     []byte // the whole answer (for 412, the current object is in "current")
 }
 
 func (e *StatusError) Error() string {

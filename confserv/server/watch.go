@@ -243,10 +243,7 @@ func diff(s *Server, k kind, old, v any) []api.FieldChange {
 		case *api.Application:
 			out["type"], out["template"], out["host"] = o.Type, o.Template, o.Host
 			out["working_dir"], out["command_line"] = o.WorkingDir, o.CommandLine
-			args, _ := json.Marshal(o.Args)
-			conns, _ := json.Marshal(o.Connections)
-			ports, _ := json.Marshal(o.Ports)
-			out["args"], out["connections"], out["ports"] = string(args), string(conns), string(ports)
+			out["args"], out["connections"], out["ports"] = listJSON(len(o.Args), o.Args), listJSON(len(o.Connections), o.Connections), listJSON(len(o.Ports), o.Ports)
 			out["auto_restart"] = strconv.FormatBool(o.AutoRestart)
 			masked := s.maskSecrets(o.Template, o.Options)
 			for section, opts := range masked {
@@ -313,4 +310,14 @@ func changedSecrets(s *Server, a, old *api.Application) []string {
 		}
 	}
 	return out
+}
+
+// listJSON shows a list or map field in the audit: JSON, or "" when empty
+// (so none and empty are the same, not "null" against "[]").
+func listJSON(n int, v any) string {
+	if n == 0 {
+		return ""
+	}
+	data, _ := json.Marshal(v)
+	return string(data)
 }
