@@ -1,0 +1,19 @@
+//go:build !linux
+
+package agent
+
+import (
+	"syscall"
+	"time"
+)
+
+// Without /proc, a pid is taken for alive while it can be signalled, and
+// pid reuse cannot be told apart.
+
+func processAlive(pid int, _ uint64) bool {
+	return pid > 0 && syscall.Kill(pid, 0) == nil
+}
+
+func processStartTicks(int) uint64 { return 0 }
+
+func processStartTime(int) time.Time { return time.Time{} }
