@@ -81,6 +81,44 @@ type gatewayConfig struct {
 // gateway on it until the test ends.
 func startGateway(t *testing.T, cfg gatewayConfig) *gateway {
 	t.Helper()
+	g, httpsPort := writeGatewayConfig(t, cfg)
+	g.cmd = exec.Command(binary, "-config", g.conf, "-data", filepath.Join(g.dir, "data"))
+	var out bytes.Buffer
+	g.cmd.Stdout, g.cmd.Stderr = &out, &out
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		g.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { g.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(45 * time.Second):
+			g.cmd.Process.Kill()
+			<-done
+			t.Error("the gateway did not stop within 45 s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("gateway output:\n%s\ngateway log:\n%s", out.String(), g.log())
+		}
+	})
+	g.ready(httpsPort)
+	return g
+}
+
+// ready waits until the gateway has started, then sets up its client.
+func (g *gateway) ready(httpsPort int) {
+	g.t.Helper()
+	g.waitLog("started")
+	g.base = fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
+	g.client = trustClient(g.t, filepath.Join(g.dir, "data", "tls", "self-signed.crt"))
+}
+
+// writeGatewayConfig writes the gateway's configuration file, with free
+// loopback ports, and returns the gateway to run on it.
+func writeGatewayConfig(t *testing.T, cfg gatewayConfig) (*gateway, int) {
+	t.Helper()
 	g := &gateway{t: t, dir: t.TempDir()}
 	g.logFile = filepath.Join(g.dir, "gateway.log")
 	g.sipPort = testpeers.FreePort(t, "udp")
@@ -113,31 +151,7 @@ func startGateway(t *testing.T, cfg gatewayConfig) *gateway {
 	if err := os.WriteFile(g.conf, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g.cmd = exec.Command(binary, "-config", g.conf, "-data", filepath.Join(g.dir, "data"))
-	var out bytes.Buffer
-	g.cmd.Stdout, g.cmd.Stderr = &out, &out
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		g.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { g.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(45 * time.Second):
-			g.cmd.Process.Kill()
-			<-done
-			t.Error("the gateway did not stop within 45 s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("gateway output:\n%s\ngateway log:\n%s", out.String(), g.log())
-		}
-	})
-	g.waitLog("started")
-	g.base = fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
-	g.client = trustClient(t, filepath.Join(g.dir, "data", "tls", "self-signed.crt"))
-	return g
+	return g, httpsPort
 }
 
 // trustClient returns an HTTP client that trusts the certificate in certFile
@@ -263,7 +277,8 @@ func (c *client) poll() {
 		}()
 		c.t.Cleanup(func() {
 			close(c.stopPoll)
-			c.signOut() // ends the /wait in flight
+			// Ends the /wait in flight; the gateway may be gone already.
+			c.g.tryRequest("GET", "/sign_out?id="+c.ssid, "")
 			<-done
 		})
 	})

@@ -469,22 +469,22 @@ func firstLocalIP() netip.Addr {
 	return netip.MustParseAddr("127.0.0.1")
 }
 
-// keepalive pings the SIP Server with OPTIONS (every 30 s, every 5 s while it
-// is unreachable) so that its reachability is known even without
-// registrations. It runs until Stop.
+// keepalive pings the SIP Server with OPTIONS (at start, then every 30 s,
+// every 5 s while it is unreachable) so that its reachability is known even
+// without registrations. It runs until Stop.
 func (u *UA) keepalive() {
 	defer u.wg.Done()
-	for {
-		interval := 30 * time.Second
-		if !u.reachable.Load() {
-			interval = 5 * time.Second
-		}
+	for interval := time.Duration(0); ; {
 		select {
 		case <-u.ctx.Done():
 			return
 		case <-time.After(interval):
 		}
 		u.ping()
+		interval = 30 * time.Second
+		if !u.reachable.Load() {
+			interval = 5 * time.Second
+		}
 	}
 }
 
