@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,8 +21,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"webrtcgw/confserv/server"
 	"webrtcgw/confserv/store"
+	"webrtcgw/confserv/ui"
 	"webrtcgw/gateway/ban"
 	"webrtcgw/logging"
 	"webrtcgw/templates"
@@ -93,6 +97,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "confserv: first start: operator admin created with password %s (also in %s); change it\n", password, file)
 	}
 
+	handler, err := routes(srv.Handler(), log)
+	if err != nil {
+		log.Error("web ui", "error", err)
+		return 1
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(*listen, strconv.Itoa(*port)))
 	if err != nil {
 		log.Error("listen", "error", err)
@@ -105,12 +114,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log.Info("started", "version", version.Version, "url", scheme+"://"+ln.Addr().String(), "store", filepath.Join(*dataDir, "confserv.db"), "revision", st.Revision())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := server.Serve(ctx, ln, srv.Handler(), *tlsCert, *tlsKey, log.Named("http")); err != nil && !errors.Is(err, context.Canceled) {
+	if err := server.Serve(ctx, ln, handler, *tlsCert, *tlsKey, log.Named("http")); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("serve", "error", err)
 		return 1
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// routes serves the API under /api/v1 (and its JSON 404 everywhere else),
+// the web UI under /ui/ and sends / to the UI.
+func routes(apiHandler http.Handler, log hclog.Logger) (http.Handler, error) {
+	web, err := ui.New(ui.Deps{API: apiHandler, Log: log.Named("ui")})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", apiHandler)
+	mux.Handle(ui.Prefix, web.Handler())
+	mux.Handle("GET /{$}", http.RedirectHandler(ui.Prefix, http.StatusFound))
+	return mux, nil
 }
 
 // shippedTemplates returns the .apd and .metadata.xml of every template in
