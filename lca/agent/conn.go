@@ -31,7 +31,8 @@ type conn struct {
 	wc     *wire.Conn
 	remote netip.Addr
 	out    chan wire.Message
-	done   chan struct{}
+	done   chan struct{} // closed by close
+	read   chan struct{} // closed when the reader has handled everything received
 	once   sync.Once
 
 	app        *app // application connections: guarded by Agent.mu
@@ -130,7 +131,8 @@ func remoteAddr(nc net.Conn) netip.Addr {
 // every error closes the connection.
 func (ag *Agent) serve(nc net.Conn) {
 	defer ag.wg.Done()
-	c := &conn{ag: ag, nc: nc, wc: wire.NewConn(nc), remote: remoteAddr(nc), done: make(chan struct{})}
+	c := &conn{ag: ag, nc: nc, wc: wire.NewConn(nc), remote: remoteAddr(nc), done: make(chan struct{}), read: make(chan struct{})}
+	defer close(c.read)
 	ag.mu.Lock()
 	if ag.closed {
 		ag.mu.Unlock()

@@ -201,6 +201,24 @@ func exitDetail(state *os.ProcessState, err error) string {
 // processExited is the end of a process the agent started.
 func (ag *Agent) processExited(a *app, name string, gen uint64, cmd *exec.Cmd, err error) {
 	detail := exitDetail(cmd.ProcessState, err)
+	// What the process sent before it ended (Stopped, typically) is still
+	// in its socket: let the reader take it first, so that the end is
+	// judged by it. The connection reaches EOF at once, as the process's
+	// socket closed with it; a descendant holding the socket open cannot
+	// delay the verdict much.
+	ag.mu.Lock()
+	var c *conn
+	if a.gen == gen {
+		c = a.conn
+	}
+	ag.mu.Unlock()
+	if c != nil {
+		select {
+		case <-c.read:
+		case <-time.After(500 * time.Millisecond):
+		case <-ag.quit:
+		}
+	}
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
 	if ag.closed {

@@ -110,9 +110,11 @@ func refused(err error) bool {
 // the start is a *agent.ConfigError; later failures are retried.
 func (s *Source) Run(ctx context.Context, apply func(agent.Defs)) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); s.report(ctx) }()
 	defer wg.Wait()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel() // before the Wait: the reporter ends with Run
+	wg.Add(1)
+	go func() { defer wg.Done(); s.report(rctx) }()
 
 	backoff := s.cfg.MinBackoff
 	var (
