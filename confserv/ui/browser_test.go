@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -129,6 +130,14 @@ func TestEditOptions(t *testing.T) {
 	}
 	if want := []string{"options/web/domain-whitelist", "options/web/https-port"}; !slices.Equal(fields, want) {
 		t.Errorf("audit of the save: fields %v, want %v", fields, want)
+	}
+	// The daemon reports what it did; the page says so.
+	if err := f.clientWith(f.appTokens["gw1"]).Report(f.ctx, "gw1", api.Report{Revision: after.Revision, Status: api.ReportApplied}); err != nil {
+		t.Fatal(err)
+	}
+	navigate(t, ctx, location(ctx))
+	if live := text(t, ctx, ".live"); !strings.Contains(live, fmt.Sprintf("applied revision %d at ", after.Revision)) || strings.Contains(live, "not reported") {
+		t.Errorf("status block after the daemon's report = %q", live)
 	}
 	if count(t, ctx, opt("options/web/https-port")+".nondefault") != 1 {
 		t.Error("https-port, now not the default, is not highlighted")
@@ -324,6 +333,14 @@ func TestViewerCannotSave(t *testing.T) {
 	if a := f.app("gw1"); a.Revision != before.Revision || a.Options["web"]["https-port"] != "8443" {
 		t.Errorf("after a viewer's save: revision %d https-port %q", a.Revision, a.Options["web"]["https-port"])
 	}
+	// The status is live: what the LCA reports next shows without a reload.
+	if err := f.clientWith(f.hostToken).PutStatus(f.ctx, "gw1", api.AppStatus{Status: "Suspended", Detail: "drained for maintenance", PID: 4242}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('.live').textContent.includes('drained for maintenance')`,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Errorf("the new status did not show: %v", err)
+	}
 	if st := navigate(t, ctx, f.cs.URL+"/ui/operators"); st != http.StatusForbidden {
 		t.Errorf("viewer on the operators' page: status %d, want 403", st)
 	}
@@ -502,6 +519,17 @@ func TestPagesAndSecrets(t *testing.T) {
 		}
 		if regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|style="`).MatchString(html) {
 			t.Errorf("%s has inline script or style", p.path)
+		}
+		// Keyboard and screen reader users need a name on every control.
+		unnamed, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll(
+			'input:not([type=hidden]), select, textarea, button')).filter(el =>
+			!(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby') &&
+			!(el.tagName === 'BUTTON' && el.textContent.trim())).map(el => el.outerHTML.slice(0, 100))`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(unnamed) > 0 {
+			t.Errorf("%s: controls without a label: %q", p.path, unnamed)
 		}
 		if p.shot != "" {
 			screenshot(t, ctx, p.shot)

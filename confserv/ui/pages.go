@@ -31,7 +31,7 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p := newPage(nil, "Sign in", "", loginData{Next: safeNext(r.URL.Query().Get("next"))})
+	p := newPage(nil, "Sign in", "login", loginData{Next: safeNext(r.URL.Query().Get("next"))})
 	if r.URL.Query().Get("done") == "signedout" {
 		p.Flash = "Signed out."
 	}
@@ -50,7 +50,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	var s api.Session
 	_, err := ac.call(r.Context(), http.MethodPost, "login", api.Login{Name: name, Password: password}, &s, 0)
 	if err != nil {
-		p := newPage(nil, "Sign in", "", data)
+		p := newPage(nil, "Sign in", "login", data)
 		status := statusOf(err)
 		switch status {
 		case http.StatusUnauthorized:
