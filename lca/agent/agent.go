@@ -370,12 +370,14 @@ func (ag *Agent) Apply(defs Defs) {
 // have.
 var ErrNoApp = errors.New("no such application")
 
-func (ag *Agent) appLocked(name string) (*app, error) {
+// appLocked finds an application. One no longer defined but still running
+// is found only for a stop or a suspend (removed).
+func (ag *Agent) appLocked(name string, removed bool) (*app, error) {
 	if name == "" {
 		return nil, errors.New(`"app" is missing`)
 	}
 	a, ok := ag.apps[name]
-	if !ok || a.removed {
+	if !ok || (a.removed && !removed) {
 		return nil, fmt.Errorf("%w: %q on host %s", ErrNoApp, name, ag.host)
 	}
 	return a, nil
@@ -386,7 +388,7 @@ func (ag *Agent) appLocked(name string) (*app, error) {
 func (ag *Agent) StartApp(name string) (wire.AppState, error) {
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
-	a, err := ag.appLocked(name)
+	a, err := ag.appLocked(name, false)
 	if err != nil {
 		return wire.AppState{}, err
 	}
@@ -400,7 +402,7 @@ func (ag *Agent) StartApp(name string) (wire.AppState, error) {
 	a.restartTimes, a.backoff = nil, 0
 	if err := ag.startLocked(a); err != nil {
 		ag.setStatusLocked(a, wire.Stopped, "start: "+err.Error())
-		return a.st, fmt.Errorf("start %s: %w", name, err)
+		return a.st, fmt.Errorf("%s cannot start: %w", name, err)
 	}
 	return a.st, nil
 }
@@ -419,7 +421,7 @@ func alreadyRunning(a *app) error {
 func (ag *Agent) StopApp(name string, force bool) (wire.AppState, error) {
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
-	a, err := ag.appLocked(name)
+	a, err := ag.appLocked(name, true)
 	if err != nil {
 		return wire.AppState{}, err
 	}
@@ -452,7 +454,7 @@ func (ag *Agent) StopApp(name string, force bool) (wire.AppState, error) {
 func (ag *Agent) SuspendApp(name string) (wire.AppState, error) {
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
-	a, err := ag.appLocked(name)
+	a, err := ag.appLocked(name, true)
 	if err != nil {
 		return wire.AppState{}, err
 	}

@@ -206,7 +206,7 @@ func (ag *Agent) register(c *conn, m wire.Message) error {
 	if ag.closed {
 		return errors.New("the LCA is stopping")
 	}
-	a, err := ag.appLocked(m.App)
+	a, err := ag.appLocked(m.App, false)
 	if err != nil {
 		if errors.Is(err, ErrNoApp) {
 			return fmt.Errorf("no application %q on host %s", m.App, ag.host)

@@ -129,7 +129,9 @@ func TestApplicationErrors(t *testing.T) {
 // goes on.
 func TestControlErrors(t *testing.T) {
 	e := start(t, fast())
-	e.apply(e.app("gw1"), e.app("gw2"))
+	missing := e.app("gw3")
+	missing.CommandLine = filepath.Join(t.TempDir(), "no-such-program")
+	e.apply(e.app("gw1"), e.app("gw2"), missing)
 
 	c, err := control.Dial(ctx(t), e.addr, "wrong")
 	var cerr *control.Error
@@ -156,12 +158,13 @@ func TestControlErrors(t *testing.T) {
 		do   func() error
 		want string
 	}{
-		{"start unknown", func() error { _, err := e.ctl.Start(ctx(t), "gw9"); return err }, `lca: start gw9: no such application: "gw9" on host h1`},
+		{"start unknown", func() error { _, err := e.ctl.Start(ctx(t), "gw9"); return err }, `lca: start: no such application: "gw9" on host h1`},
 		{"stop unknown", func() error { _, err := e.ctl.Stop(ctx(t), "gw9", false); return err }, `no such application: "gw9"`},
-		{"start running", func() error { _, err := e.ctl.Start(ctx(t), "gw1"); return err }, "lca: start gw1: gw1 is already Running (pid " + strconv.Itoa(st.PID) + ")"},
-		{"stop stopped", func() error { _, err := e.ctl.Stop(ctx(t), "gw2", false); return err }, "lca: stop gw2: gw2 is not running (Unknown)"},
+		{"start running", func() error { _, err := e.ctl.Start(ctx(t), "gw1"); return err }, "lca: start: gw1 is already Running (pid " + strconv.Itoa(st.PID) + ")"},
+		{"stop stopped", func() error { _, err := e.ctl.Stop(ctx(t), "gw2", false); return err }, "lca: stop: gw2 is not running (Unknown)"},
 		{"suspend stopped", func() error { _, err := e.ctl.Suspend(ctx(t), "gw2"); return err }, "gw2 is not running (Unknown)"},
 		{"no app", func() error { _, err := e.ctl.Start(ctx(t), ""); return err }, `"app" is missing`},
+		{"no program", func() error { _, err := e.ctl.Start(ctx(t), "gw3"); return err }, "lca: start: gw3 cannot start: fork/exec " + missing.CommandLine + ": no such file or directory"},
 	} {
 		err := c.do()
 		if !errors.As(err, &cerr) || !strings.Contains(err.Error(), c.want) {
@@ -183,11 +186,14 @@ func TestControlErrors(t *testing.T) {
 		t.Errorf("malformed = %+v", m)
 	}
 	r.send(wire.Message{Op: wire.OpList, ID: 8})
-	if m := r.read(); m.Op != wire.OpResult || m.ID != 8 || len(m.Apps) != 2 {
+	if m := r.read(); m.Op != wire.OpResult || m.ID != 8 || len(m.Apps) != 3 {
 		t.Errorf("list = %+v", m)
 	}
 	if got := e.state("gw1"); got.Status != wire.Running || got.PID != st.PID {
 		t.Errorf("gw1 = %+v", got)
+	}
+	if got := e.state("gw3"); got.Status != wire.Stopped || !strings.HasPrefix(got.Detail, "start: fork/exec") {
+		t.Errorf("gw3 = %+v", got)
 	}
 	e.stillServes()
 }

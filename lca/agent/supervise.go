@@ -256,12 +256,13 @@ func (ag *Agent) processEndedLocked(a *app, detail string) {
 		detail = a.reportedMsg + "; " + detail // its own words first
 	}
 	switch {
-	case stopping:
-		ag.setStatusLocked(a, wire.Stopped, detail)
 	case a.removed:
 		ag.setStatusLocked(a, wire.Stopped, detail)
+		a.stopTimers()
 		delete(ag.apps, name)
 		ag.log.Info("application removed", "app", name)
+	case stopping:
+		ag.setStatusLocked(a, wire.Stopped, detail)
 	case a.hangKill:
 		a.hangKill = false
 		ag.scheduleRestartLocked(a, detail, uptime)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,7 +29,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.App != "" && e.Op != "" {
+	if e.App != "" && e.Op != "" && !strings.Contains(e.Message, e.App) {
 		return fmt.Sprintf("lca: %s %s: %s", e.Op, e.App, e.Message)
 	}
 	if e.Op != "" {
