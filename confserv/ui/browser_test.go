@@ -20,15 +20,35 @@ import (
 	"webrtcgw/internal/testpeers"
 )
 
-// TestEditOptions signs in with the initial admin password, opens a
+// TestBrowser runs the browser tests in parallel on one Chromium (each in
+// browser contexts of its own) against confserv processes of their own.
+func TestBrowser(t *testing.T) {
+	b := testpeers.StartBrowser(t)
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, *testpeers.Browser)
+	}{
+		{"EditOptions", testEditOptions},
+		{"Conflict", testConflict},
+		{"ViewerCannotSave", testViewerCannotSave},
+		{"CrossSitePost", testCrossSitePost},
+		{"SignInBans", testSignInBans},
+		{"PagesAndSecrets", testPagesAndSecrets},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.test(t, b)
+		})
+	}
+}
+
+// testEditOptions signs in with the initial admin password, opens a
 // WebRTC_Gateway application, changes domain-whitelist and a port, saves,
 // and finds the change through the API and on the audit page; then an
 // invalid port is refused inline with nothing saved, a secret is replaced
 // without ever being shown, and a value is put back to its default.
-func TestEditOptions(t *testing.T) {
-	t.Parallel()
+func testEditOptions(t *testing.T, b *testpeers.Browser) {
 	f := newFixture(t, "gw1")
-	b := testpeers.StartBrowser(t)
 	ctx := tab(t, b)
 
 	if st := signIn(t, ctx, f.cs.URL, "admin", f.cs.AdminPassword()); st != http.StatusOK {
@@ -205,9 +225,11 @@ func TestEditOptions(t *testing.T) {
 	}
 	screenshot(t, ctx, "app-invalid")
 
-	// Corrected, with the secret typed again, saved with Ctrl+S.
+	// Corrected, with the secret typed again and PCMA moved before PCMU,
+	// saved with Ctrl+S.
 	typeInto(t, ctx, input("options/web/https-port"), "9444")
 	typeInto(t, ctx, input("options/media/turn-password"), newTurnSecret)
+	do(t, ctx, chromedp.Click(chromedp.CSS(opt("options/media/codecs")+` li:nth-child(2) button[data-act="up"]`)))
 	res, err := chromedp.RunResponse(ctx, chromedp.KeyEvent("s", chromedp.KeyModifiers(chromedp.ModifierCtrl)))
 	if err != nil || res.Status != http.StatusOK {
 		t.Fatalf("Ctrl+S: %v %v", res, err)
@@ -215,8 +237,9 @@ func TestEditOptions(t *testing.T) {
 	if got := f.secretOf("gw1"); got != newTurnSecret {
 		t.Errorf("turn-password after replacing it = %q", got)
 	}
-	if a := f.app("gw1"); a.Options["web"]["https-port"] != "9444" || a.Options["media"]["turn-password"] != api.Masked {
-		t.Errorf("API: https-port %q turn-password %q", a.Options["web"]["https-port"], a.Options["media"]["turn-password"])
+	if a := f.app("gw1"); a.Options["web"]["https-port"] != "9444" || a.Options["media"]["turn-password"] != api.Masked ||
+		a.Options["media"]["codecs"] != "PCMA,PCMU,telephone-event" {
+		t.Errorf("API: https-port %q turn-password %q codecs %q", a.Options["web"]["https-port"], a.Options["media"]["turn-password"], a.Options["media"]["codecs"])
 	}
 
 	// Reset to default.
@@ -230,13 +253,11 @@ func TestEditOptions(t *testing.T) {
 	}
 }
 
-// TestConflict: two browser contexts edit the same application; the second
+// testConflict: two browser contexts edit the same application; the second
 // save gets the conflict, shows what changed meanwhile and keeps its edit,
 // and saving again writes it over the new revision.
-func TestConflict(t *testing.T) {
-	t.Parallel()
+func testConflict(t *testing.T, b *testpeers.Browser) {
 	f := newFixture(t, "gw1")
-	b := testpeers.StartBrowser(t)
 	a, o := tab(t, b), tab(t, b)
 
 	// The admin creates operator alice in the UI.
@@ -297,13 +318,11 @@ func TestConflict(t *testing.T) {
 	}
 }
 
-// TestViewerCannotSave: a viewer sees the editors disabled, and the server
+// testViewerCannotSave: a viewer sees the editors disabled, and the server
 // refuses a save posted by hand from the viewer's own session.
-func TestViewerCannotSave(t *testing.T) {
-	t.Parallel()
+func testViewerCannotSave(t *testing.T, b *testpeers.Browser) {
 	f := newFixture(t, "gw1")
 	f.createOperator("vera", api.RoleViewer, "vera-password")
-	b := testpeers.StartBrowser(t)
 	ctx := tab(t, b)
 	signIn(t, ctx, f.cs.URL, "vera", "vera-password")
 	navigate(t, ctx, f.cs.URL+"/ui/apps/gw1")
@@ -347,16 +366,20 @@ func TestViewerCannotSave(t *testing.T) {
 	screenshot(t, ctx, "viewer-operators")
 }
 
-// TestCrossSitePost: a page of another origin that posts a form to the UI,
+// testCrossSitePost: a page of another origin that posts a form to the UI,
 // in the browser of a signed-in admin, is refused and changes nothing: from
 // the same site on another port (the session cookie goes along: only the
 // CSRF defences stand) and from another site (a data: page).
-func TestCrossSitePost(t *testing.T) {
-	t.Parallel()
+func testCrossSitePost(t *testing.T, b *testpeers.Browser) {
 	f := newFixture(t, "gw1")
-	b := testpeers.StartBrowser(t)
 	ctx := tab(t, b)
-	signIn(t, ctx, f.cs.URL, "admin", f.cs.AdminPassword())
+	// Signed in with the keyboard only: the name field has the focus, Tab
+	// goes to the password, Enter submits.
+	navigate(t, ctx, f.cs.URL+"/ui/login")
+	do(t, ctx, chromedp.KeyEvent("admin"), chromedp.KeyEvent("\t"), chromedp.KeyEvent(f.cs.AdminPassword()))
+	if res, err := chromedp.RunResponse(ctx, chromedp.KeyEvent("\r")); err != nil || res.Status != http.StatusOK || !strings.HasSuffix(location(ctx), "/ui/apps") {
+		t.Fatalf("keyboard sign-in: %v %v at %s", res, err, location(ctx))
+	}
 	before := f.app("gw1")
 	attack := fmt.Sprintf(`<!doctype html><form method="post" action="%s/ui/apps/gw1">
 <input type="hidden" name="rev" value="%d"><input type="hidden" name="v:options/web/https-port" value="9999">
@@ -392,14 +415,12 @@ func TestCrossSitePost(t *testing.T) {
 	}
 }
 
-// TestSignInBans: wrong passwords typed in the sign-in page are logged in
+// testSignInBans: wrong passwords typed in the sign-in page are logged in
 // the fixed format with the browser's address and counted with the API's
 // sign-ins; at the limit the address is banned, even with the right
 // password.
-func TestSignInBans(t *testing.T) {
-	t.Parallel()
+func testSignInBans(t *testing.T, b *testpeers.Browser) {
 	f := newFixture(t)
-	b := testpeers.StartBrowser(t)
 	ctx := tab(t, b)
 	for i := 0; i < 2; i++ {
 		if st := signIn(t, ctx, f.cs.URL, "admin", "wrong-password"); st != http.StatusUnauthorized {
@@ -429,14 +450,12 @@ func TestSignInBans(t *testing.T) {
 	}
 }
 
-// TestPagesAndSecrets walks every page, as an admin: each renders without
+// testPagesAndSecrets walks every page, as an admin: each renders without
 // a Content-Security-Policy violation or an exception, and none holds a
 // secret value, a password hash or the session token. It also creates a
 // host and an application, and imports a template by upload.
-func TestPagesAndSecrets(t *testing.T) {
-	t.Parallel()
+func testPagesAndSecrets(t *testing.T, b *testpeers.Browser) {
 	f := newFixture(t, "gw1")
-	b := testpeers.StartBrowser(t)
 	ctx := tab(t, b)
 	navigate(t, ctx, f.cs.URL+"/")
 	if !strings.HasSuffix(location(ctx), "/ui/login") {
@@ -494,11 +513,26 @@ func TestPagesAndSecrets(t *testing.T) {
 		t.Errorf("broken template import: %q", msg)
 	}
 
+	// An option the template does not know is kept and shown apart.
+	gw2, _ := f.admin.App(f.ctx, "gw2")
+	gw2.Options["web"]["no-such-option"] = "kept"
+	if _, err := f.admin.UpdateApp(f.ctx, gw2); err != nil {
+		t.Fatal(err)
+	}
+	navigate(t, ctx, f.cs.URL+"/ui/apps/gw2")
+	if g := text(t, ctx, "#g-other"); !strings.Contains(g, "Not in the template") || !strings.Contains(g, "web/no-such-option") {
+		t.Errorf("unknown options group = %q", g)
+	}
+
 	pages := []struct{ path, shot string }{
 		{"/ui/apps", ""},
 		{"/ui/apps/gw1", ""},
 		{"/ui/apps/gw1/audit", ""},
 		{"/ui/apps/gw2", ""},
+		{"/ui/apps/sip1", ""},
+		{"/ui/hosts/host2", ""},
+		{"/ui/templates/SIP_Server", ""},
+		{"/ui/templates/Media_Server", ""},
 		{"/ui/hosts", "hosts"},
 		{"/ui/hosts/host1", "host"},
 		{"/ui/templates", "templates"},
