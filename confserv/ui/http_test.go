@@ -241,6 +241,8 @@ func TestRoles(t *testing.T) {
 		form url.Values
 	}{
 		{v, "viewer saves", "/ui/apps/gw1", url.Values{"rev": {strconv.FormatUint(before.Revision, 10)}, "v:options/web/https-port": {"9999"}}},
+		{v, "viewer saves over a stale revision", "/ui/apps/gw1", url.Values{"rev": {"1"}, "v:options/web/https-port": {"9999"}}},
+		{v, "viewer saves malformed ports", "/ui/apps/gw1", url.Values{"rev": {strconv.FormatUint(before.Revision, 10)}, "v:ports": {"x"}}},
 		{v, "viewer creates an application", "/ui/apps", url.Values{"name": {"gw9"}, "template": {"WebRTC_Gateway"}}},
 		{v, "viewer deletes an application", "/ui/apps/gw1/delete", url.Values{"rev": {strconv.FormatUint(before.Revision, 10)}}},
 		{v, "viewer creates a host", "/ui/hosts", url.Values{"name": {"h9"}, "address": {"10.0.0.9"}}},

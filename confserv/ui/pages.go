@@ -281,7 +281,10 @@ func (u *UI) saveApp(rq *request) {
 		p.Error = msg
 		u.render(rq.w, rq.r, status, "app", p)
 	}
-	if app.Revision != rev {
+	// A stale revision is a conflict before anything else (the API checks
+	// the values before the revision). Those who may not write at all get
+	// the API's refusal whatever they send.
+	if app.Revision != rev && rq.canWrite() {
 		again(http.StatusConflict, app, "", nil, u.conflict(rq, name, rev, app.Revision))
 		return
 	}
@@ -290,7 +293,7 @@ func (u *UI) saveApp(rq *request) {
 	next := *app
 	next.Options, next.Annex = copySections(app.Options), copySections(app.Annex)
 	next.Report, next.Status, next.Warnings = nil, nil, nil
-	if local := apply(&next, af, edits, secrets); len(local) > 0 {
+	if local := apply(&next, af, edits, secrets); len(local) > 0 && rq.canWrite() {
 		var problems []string
 		for _, key := range sortedKeys(local) {
 			for _, p := range local[key] {
