@@ -13,7 +13,7 @@ BASE     := $(shell sed -n 's/^const Base = "\(.*\)"/\1/p' version/version.go)
 COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 VERSION  ?= $(BASE)-dev.$(COMMIT)
 LDFLAGS  := -X webrtcgw/version.Version=$(VERSION)
-BINARIES := webrtc-gateway confserv gwctl
+BINARIES := webrtc-gateway confserv lca gwctl
 FUZZTIME ?= 30s
 BENCHTIME ?= 3s
 

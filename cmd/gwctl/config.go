@@ -45,6 +45,8 @@ type fileConfig struct {
 // globalFlags are the flags before the command.
 type globalFlags struct {
 	server, token, ca, config, output string
+	lca                               stringsFlag // Local Control Agents
+	lcaTokenFile                      string
 }
 
 // settings are what is in effect, after flag > environment > config file

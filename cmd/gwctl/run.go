@@ -69,6 +69,11 @@ func commands() []*command {
 			{name: "delete", args: "NAME", summary: "delete an operator", run: runOperatorDelete},
 			{name: "passwd", args: "NAME [-password-stdin]", summary: "set an operator's password", run: runOperatorPasswd},
 		}},
+		{name: "status", args: "[APP]", summary: "the applications of the Local Control Agents with their status, pid, uptime and restarts", details: lcaDetails, run: runStatus},
+		{name: "start", args: "APP [--wait DURATION]", summary: "start an application through its Local Control Agent", details: lcaDetails, run: runStart},
+		{name: "stop", args: "APP [--force] [--wait DURATION]", summary: "stop an application gracefully (suspend, let calls end, stop)", details: lcaDetails, run: runStop},
+		{name: "suspend", args: "APP [--wait DURATION]", summary: "suspend an application: no new sessions or calls; it stays up", details: lcaDetails, run: runSuspend},
+		{name: "events", summary: "print the applications' status, then every change, until interrupted", details: lcaDetails, run: runEvents},
 		{name: "backup", args: "FILE", summary: "save a consistent copy of the Configuration Server's store into FILE (admin)", details: backupDetails, run: runBackup},
 		{name: "version", summary: "print gwctl's version", run: runVersion},
 		{name: "help", args: "[COMMAND [SUBCOMMAND]]", summary: "explain a command"},
@@ -118,6 +123,8 @@ func (c *cli) main(args []string) int {
 	fs.StringVar(&c.flags.ca, "ca", "", "PEM `file` of the authorities trusted for an https server (env GWCTL_CA)")
 	fs.StringVar(&c.flags.config, "config", "", "config `file` (env GWCTL_CONFIG; default $XDG_CONFIG_HOME/gwctl/config.json or ~/.config/gwctl/config.json)")
 	fs.Var(outputFlag{&c.flags.output}, "o", "output `format`: table (for people) or json (for scripts) (env GWCTL_OUTPUT)")
+	fs.Var(&c.flags.lca, "lca", "Local Control Agent `HOST:PORT`, repeatable or comma-separated (env GWCTL_LCA; default "+defaultLCA+")")
+	fs.StringVar(&c.flags.lcaTokenFile, "lca-token-file", "", "`file` of the LCAs' control tokens: one token, or lines HOST:PORT TOKEN (env GWCTL_LCA_TOKEN_FILE)")
 	fs.Usage = func() { printUsage(stderr, root, fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
