@@ -564,3 +564,49 @@ func TestHostCredentials(t *testing.T) {
 		t.Errorf("revoked host token = %v, want 401", err)
 	}
 }
+
+// TestWriteOrder: a stale revision is a conflict even with invalid values;
+// a write that changes nothing makes no revision; read-only fields sent by
+// a client are not stored; a deleted application's status goes with it.
+func TestWriteOrder(t *testing.T) {
+	cs := startConfserv(t, t.TempDir(), 0)
+	admin := cs.Client("", "")
+	ctx := ctxT(t)
+	if _, err := admin.CreateHost(ctx, api.Host{Meta: api.Meta{Name: "h1"}, Address: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	app, err := admin.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "gw1"}, Template: "WebRTC_Gateway", Host: "h1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := app
+	app.Options["web"]["max-sessions"] = "5"
+	if app, err = admin.UpdateApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	stale.Options["web"]["https-port"] = "99999"
+	if _, err := admin.UpdateApp(ctx, stale); !client.HasStatus(err, http.StatusPreconditionFailed) {
+		t.Errorf("stale and invalid = %v, want 412 first", err)
+	}
+	same, err := admin.UpdateApp(ctx, app)
+	if err != nil || same.Revision != app.Revision {
+		t.Errorf("a write without change = revision %d (was %d), %v; want no new revision", same.Revision, app.Revision, err)
+	}
+	app.Status = &api.AppStatus{Status: "Running"}
+	app.Options["web"]["max-sessions"] = "6"
+	if app, err = admin.UpdateApp(ctx, app); err != nil || app.Status != nil {
+		t.Errorf("client-sent status stored: %+v, %v", app.Status, err)
+	}
+	token, _ := admin.NewHostCredential(ctx, "h1")
+	lca, _ := client.New(client.Config{URL: cs.URL, Token: token})
+	if err := lca.PutStatus(ctx, "gw1", api.AppStatus{Status: "Running"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.DeleteApp(ctx, "gw1", app.Revision); err != nil {
+		t.Fatal(err)
+	}
+	again, err := admin.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "gw1"}, Template: "WebRTC_Gateway", Host: "h1"})
+	if err != nil || again.Status != nil {
+		t.Errorf("a recreated application shows %+v, %v; want no status", again.Status, err)
+	}
+}

@@ -315,6 +315,14 @@ func (s *Server) write(w http.ResponseWriter, p principal, k kind, v, old any, r
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// A stale revision is a conflict before anything else: a writer that
+	// fixes invalid values and retries must not overwrite a change it
+	// never saw.
+	if old != nil && rev != metaOf(old).Revision {
+		current, _ := json.Marshal(old)
+		s.storeError(w, store.ErrStale, k, m.Name, current)
+		return
+	}
 	warnings, err := s.prepare(k, v, old)
 	if err != nil {
 		var pe *problemError
@@ -326,6 +334,12 @@ func (s *Server) write(w http.ResponseWriter, p principal, k kind, v, old any, r
 		return
 	}
 	changes := diff(s, k, old, v)
+	if old != nil && len(changes) == 0 {
+		// Nothing changes: no new revision, no watcher woken.
+		w.Header().Set("ETag", `"`+strconv.FormatUint(metaOf(old).Revision, 10)+`"`)
+		writeJSON(w, http.StatusOK, s.show(p, old))
+		return
+	}
 	now := s.now().UTC()
 	if old != nil {
 		m.Created = metaOf(old).Created
@@ -334,7 +348,7 @@ func (s *Server) write(w http.ResponseWriter, p principal, k kind, v, old any, r
 	}
 	m.Updated, m.UpdatedBy = now, p.name
 	if a, ok := v.(*api.Application); ok {
-		a.Report, a.Warnings = nil, warnings
+		a.Report, a.Status, a.Warnings = nil, nil, warnings // read-only: never stored
 	}
 	newRev, current, err := s.st.Apply(store.Write{Kind: k.name(), Name: m.Name, Op: api.OpPut, Expect: rev, Who: p.name, Changes: changes,
 		Value: func(rev uint64) ([]byte, error) { m.Revision = rev; return json.Marshal(v) }})
@@ -476,8 +490,11 @@ func (s *Server) deleteObject(k kind) func(http.ResponseWriter, *http.Request, p
 		case operatorKind:
 			s.dropSessions(name)
 		case appKind:
-			s.st.SetAux("credential:"+name, nil)
-			s.st.SetAux("report:"+name, nil)
+			for _, aux := range []string{"credential:", "report:", "status:"} {
+				s.st.SetAux(aux+name, nil)
+			}
+		case hostKind:
+			s.st.SetAux("hostcredential:"+name, nil)
 		}
 		s.log.Info("object deleted", "kind", k.name(), "name", name, "by", p.name)
 		w.WriteHeader(http.StatusNoContent)
