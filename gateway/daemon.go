@@ -120,7 +120,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	srcCtx, stopSource := context.WithCancel(ctx)
 	defer stopSource()
 	go src.run(srcCtx)
-	tick := time.NewTicker(time.Second)
+	// Often enough to prove progress within the shortest heartbeat period
+	// (1 s) and to follow a drain.
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var drainSince time.Time
 	for {

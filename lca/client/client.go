@@ -35,8 +35,8 @@ type Config struct {
 	// and 30 s).
 	MinBackoff, MaxBackoff time.Duration
 	// Liveness, when true, sends a heartbeat only if the daemon called
-	// Alive since the previous one: a daemon whose main loop is stuck then
-	// looks hung to the LCA, as it should. False: heartbeats go out on
+	// Alive within the heartbeat period: a daemon whose main loop is stuck
+	// then looks hung to the LCA, as it should. False: heartbeats go out on
 	// their own.
 	Liveness bool
 }
@@ -59,7 +59,8 @@ type Client struct {
 	detail    string
 	changed   chan struct{} // closed and replaced when the status changes
 	connected bool
-	alive     bool // Alive was called since the last heartbeat
+	alive     time.Time // when Alive was last called
+	stalled   bool      // a heartbeat was held back (logged once)
 }
 
 // New returns a client; Run connects it.
@@ -107,7 +108,7 @@ func (c *Client) SetStatus(s wire.Status, detail string) {
 // Alive tells the client the daemon is making progress (Config.Liveness).
 func (c *Client) Alive() {
 	c.mu.Lock()
-	c.alive = true
+	c.alive = time.Now()
 	c.mu.Unlock()
 }
 
@@ -232,6 +233,7 @@ func (c *Client) session(ctx context.Context) (registered bool, err error) {
 	var sentDetail string
 	var tick *time.Ticker
 	var tickC <-chan time.Time
+	var hbPeriod int
 	defer func() {
 		if tick != nil {
 			tick.Stop()
@@ -258,6 +260,7 @@ func (c *Client) session(ctx context.Context) (registered bool, err error) {
 		case err := <-readErr:
 			return true, fmt.Errorf("connection to the local control agent lost: %w", err)
 		case p := <-period:
+			hbPeriod = p
 			if tick != nil {
 				tick.Stop()
 				tick, tickC = nil, nil
@@ -270,11 +273,16 @@ func (c *Client) session(ctx context.Context) (registered bool, err error) {
 			}
 		case <-tickC:
 			c.mu.Lock()
-			alive := c.alive || !c.cfg.Liveness
-			c.alive = false
+			alive := !c.cfg.Liveness || time.Since(c.alive) < time.Duration(hbPeriod)*time.Second
+			logIt := alive == c.stalled
+			c.stalled = !alive
 			c.mu.Unlock()
+			if logIt && !alive {
+				c.log.Warn("heartbeats held back: the daemon shows no progress")
+			} else if logIt {
+				c.log.Info("heartbeats again: the daemon shows progress")
+			}
 			if !alive {
-				c.log.Warn("heartbeat skipped: the daemon has not shown progress")
 				continue
 			}
 			if err := c.write(conn, wc, wire.Message{Op: wire.OpHeartbeat}); err != nil {
