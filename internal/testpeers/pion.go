@@ -1,10 +1,12 @@
 package testpeers
 
 import (
+	"encoding/binary"
 	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
@@ -23,6 +25,12 @@ type PionBrowser struct {
 	received atomic.Int64
 	mu       sync.Mutex
 	pts      map[uint8]int
+	// continuity of what arrives: the largest time between two packets and
+	// the most sequence numbers missing between two (since the last reset)
+	last      time.Time
+	lastSeq   uint16
+	maxGap    time.Duration
+	maxSeqGap int
 }
 
 // Chromium's payload types for telephone-event.
@@ -74,8 +82,16 @@ func NewPionBrowser(t testing.TB) *PionBrowser {
 					continue
 				}
 				b.received.Add(1)
+				now, seq := time.Now(), binary.BigEndian.Uint16(buf[2:4])
 				b.mu.Lock()
 				b.pts[buf[1]&0x7f]++
+				if !b.last.IsZero() {
+					b.maxGap = max(b.maxGap, now.Sub(b.last))
+					if d := int(seq-b.lastSeq) - 1; d > 0 && d < 1<<15 {
+						b.maxSeqGap = max(b.maxSeqGap, d)
+					}
+				}
+				b.last, b.lastSeq = now, seq
 				b.mu.Unlock()
 			}
 		}()
@@ -108,6 +124,21 @@ func (b *PionBrowser) Offer(t testing.TB) string {
 
 // Received returns the number of RTP packets received.
 func (b *PionBrowser) Received() int64 { return b.received.Load() }
+
+// Continuity returns the largest time between two packets received and the
+// most sequence numbers missing between two, since ResetContinuity.
+func (b *PionBrowser) Continuity() (maxGap time.Duration, maxSeqGap int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.maxGap, b.maxSeqGap
+}
+
+// ResetContinuity starts measuring continuity afresh from the next packet.
+func (b *PionBrowser) ResetContinuity() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.last, b.maxGap, b.maxSeqGap = time.Time{}, 0, 0
+}
 
 // GotPayloadType returns how many packets of payload type pt arrived.
 func (b *PionBrowser) GotPayloadType(pt uint8) int {

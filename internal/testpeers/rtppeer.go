@@ -234,6 +234,14 @@ func (p *RTPPeer) Stats() RTPStats {
 	return s
 }
 
+// ResetGaps starts MaxGap and MaxSeqGap afresh (to measure continuity over
+// a window, such as a reload).
+func (p *RTPPeer) ResetGaps() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats.MaxGap, p.stats.MaxSeqGap = 0, 0
+}
+
 // Digits returns the RFC 4733 digits received so far, one character per
 // event: 0-9, *, #, A-D, and ! for a flash.
 func (p *RTPPeer) Digits() string {
