@@ -103,7 +103,18 @@ type Server struct {
 	headerTimeout time.Duration // http.Server.ReadHeaderTimeout (slow clients are cut off)
 
 	unavailable atomic.Pointer[string] // why /health answers 503; nil: healthy
+
+	// Retired listeners keep serving for linger before they drain, so that
+	// clients (or the load balancer before them) can move to the new port
+	// without a refused connection; Stop cuts the linger short.
+	linger     time.Duration
+	stopLinger chan struct{}
+	retiring   sync.WaitGroup
 }
+
+// listenerLinger is how long an old listener keeps serving after a port or
+// address change.
+const listenerLinger = 5 * time.Second
 
 // SetUnavailable makes /health answer 503 with reason (a load balancer then
 // sends new users elsewhere); "" makes it healthy again.
@@ -131,7 +142,8 @@ func New(set *options.Set, deps Deps) *Server {
 		deps.Now = time.Now
 	}
 	s := &Server{log: deps.Log, deps: deps, now: deps.Now, initial: set,
-		sessions: sessions{byID: map[string]*Session{}}, headerTimeout: 10 * time.Second}
+		sessions: sessions{byID: map[string]*Session{}}, headerTimeout: 10 * time.Second,
+		linger: listenerLinger, stopLinger: make(chan struct{})}
 	s.handler = s.routes()
 	return s
 }
@@ -162,8 +174,9 @@ func (s *Server) Start(ctx context.Context) error {
 // Reload applies next. Immediate options apply to the next request. For a
 // changed port or address, the new listeners are bound first (with
 // SO_REUSEPORT, so an address change on the same port overlaps too); only
-// then are the old ones retired: they answer their hanging /wait at once and
-// finish their in-flight requests. Unchanged listeners are kept as they are.
+// then are the old ones retired: they keep serving for a few seconds
+// (listenerLinger), then answer their hanging /wait at once and finish
+// their in-flight requests. Unchanged listeners are kept as they are.
 // On error nothing changes.
 func (s *Server) Reload(ctx context.Context, next *options.Set) error {
 	old := s.cfg.Load()
@@ -207,7 +220,15 @@ func (s *Server) Reload(ctx context.Context, next *options.Set) error {
 		for _, l := range keep {
 			retired = append(retired, l)
 		}
-		go s.retire(retired, 30*time.Second)
+		s.retiring.Add(1)
+		go func() {
+			defer s.retiring.Done()
+			select {
+			case <-time.After(s.linger):
+			case <-s.stopLinger:
+			}
+			s.retire(retired, 30*time.Second)
+		}()
 	}
 	s.warnings(cfg.web)
 	return nil
@@ -220,6 +241,8 @@ func (s *Server) Stop(ctx context.Context) error {
 	ls := s.listeners
 	s.listeners = nil
 	s.mu.Unlock()
+	close(s.stopLinger)
+	defer s.retiring.Wait()
 	var first error
 	for _, l := range ls {
 		close(l.draining)

@@ -155,8 +155,18 @@ func TestListenerReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.srv.linger = time.Second
 	if err := ts.srv.Reload(context.Background(), set); err != nil {
 		t.Fatal(err)
+	}
+	// Both listeners serve for the linger: clients move without a refusal.
+	if res, _ := ts.do("GET", "/health", "", nil); res.StatusCode != 200 {
+		t.Errorf("the old listener during the linger: %d", res.StatusCode)
+	}
+	select {
+	case <-held:
+		t.Fatal("the held /wait was answered before the linger ended")
+	default:
 	}
 	select {
 	case status := <-held:
