@@ -69,6 +69,7 @@ type gateway struct {
 	sipPort int
 	cmd     *exec.Cmd
 	client  *http.Client
+	opts    map[string]map[string]string // the configuration file's options
 }
 
 // gatewayConfig is what a test wants of the gateway.
@@ -140,18 +141,47 @@ func writeGatewayConfig(t *testing.T, cfg gatewayConfig) (*gateway, int) {
 	if p := opts["web"]["http-port"]; p != "" && p != "0" {
 		fmt.Sscan(p, &g.http)
 	}
+	g.opts = opts
+	g.conf = filepath.Join(g.dir, "gateway.ini")
+	g.writeConfig()
+	return g, httpsPort
+}
+
+// writeConfig writes g.opts to g.conf.
+func (g *gateway) writeConfig() {
+	g.t.Helper()
 	var b strings.Builder
-	for section, kv := range opts {
+	for section, kv := range g.opts {
 		fmt.Fprintf(&b, "[%s]\n", section)
 		for k, v := range kv {
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
 		}
 	}
-	g.conf = filepath.Join(g.dir, "gateway.ini")
 	if err := os.WriteFile(g.conf, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
+		g.t.Fatal(err)
 	}
-	return g, httpsPort
+}
+
+// setOptions changes "section/name" options in the configuration file and
+// waits until the gateway has applied them (local mode's reload).
+func (g *gateway) setOptions(kv map[string]string) {
+	g.t.Helper()
+	before := strings.Count(g.log(), "options applied")
+	for k, v := range kv {
+		section, name, _ := strings.Cut(k, "/")
+		if g.opts[section] == nil {
+			g.opts[section] = map[string]string{}
+		}
+		g.opts[section][name] = v
+	}
+	g.writeConfig()
+	deadline := time.Now().Add(15 * time.Second)
+	for strings.Count(g.log(), "options applied") == before {
+		if time.Now().After(deadline) {
+			g.t.Fatalf("the gateway did not apply %v:\n%s", kv, g.log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // trustClient returns an HTTP client that trusts the certificate in certFile
@@ -192,6 +222,7 @@ func (g *gateway) waitLog(fragment string) {
 type client struct {
 	t        *testing.T
 	g        *gateway
+	follow   func() *gateway // when set, the gateway as it is now (its port may move)
 	ssid     string
 	name     string
 	msgs     chan polled
@@ -262,7 +293,7 @@ func (c *client) poll() {
 					return
 				default:
 				}
-				status, h, body, err := c.g.tryRequest("GET", "/wait?id="+c.ssid, "")
+				status, h, body, err := c.gw().tryRequest("GET", "/wait?id="+c.ssid, "")
 				if err != nil {
 					return
 				}
@@ -278,7 +309,7 @@ func (c *client) poll() {
 		c.t.Cleanup(func() {
 			close(c.stopPoll)
 			// Ends the /wait in flight; the gateway may be gone already.
-			c.g.tryRequest("GET", "/sign_out?id="+c.ssid, "")
+			c.gw().tryRequest("GET", "/sign_out?id="+c.ssid, "")
 			<-done
 		})
 	})
@@ -296,7 +327,7 @@ func (g *gateway) mustSignIn(dn, password string) *client {
 // send posts one message to peer; it returns the HTTP status.
 func (c *client) send(to, body string) (int, string) {
 	c.t.Helper()
-	status, _, resp := c.g.request("POST", "/message?from="+c.ssid+"&to="+url.QueryEscape(to), body)
+	status, _, resp := c.gw().request("POST", "/message?from="+c.ssid+"&to="+url.QueryEscape(to), body)
 	return status, resp
 }
 
@@ -310,7 +341,7 @@ func (c *client) mustSend(to, body string) {
 // wait does one /wait; an empty body means nothing arrived in time.
 func (c *client) wait() (status int, peer, body string) {
 	c.t.Helper()
-	status, h, body := c.g.request("GET", "/wait?id="+c.ssid, "")
+	status, h, body := c.gw().request("GET", "/wait?id="+c.ssid, "")
 	return status, h.Get("Pragma"), body
 }
 
@@ -349,6 +380,14 @@ func (c *client) expect(ctx context.Context, prefix string, skip ...string) (pee
 	}
 }
 
+// gw is the gateway to send to: the one signed in to, or where it moved.
+func (c *client) gw() *gateway {
+	if c.follow != nil {
+		return c.follow()
+	}
+	return c.g
+}
+
 func (c *client) signOut() {
-	c.g.request("GET", "/sign_out?id="+c.ssid, "")
+	c.gw().request("GET", "/sign_out?id="+c.ssid, "")
 }
