@@ -196,8 +196,13 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		c.end(t, ctx)
 	})
-	// media: codecs; a new call negotiates PCMA only.
-	change("media/codecs", func(o api.Sections) { o["media"]["codecs"] = "PCMA,telephone-event" }, func() {
+	// media: codecs, DTLS role and SRTP profiles; a new call negotiates
+	// PCMA only, with the gateway as DTLS server.
+	change("media/codecs", func(o api.Sections) {
+		o["media"]["codecs"] = "PCMA,telephone-event"
+		o["media"]["dtls-role"] = "server"
+		o["media"]["srtp-profiles"] = "AES128_CM_HMAC_SHA1_80"
+	}, func() {
 		c := startCall(t, ctx, views, "7005", "secret5", "5004", sippPort["5004"])
 		if s := c.far.Stats(); s.PayloadTypes[8] == 0 || s.PayloadTypes[0] != 0 {
 			t.Errorf("a new call after codecs=PCMA: payload types %v, want 8 only", s.PayloadTypes)
