@@ -118,7 +118,7 @@ func (c *cli) dialLCAs(ctx context.Context) ([]lcaConn, error) {
 		cancel()
 		if err != nil {
 			closeLCAs(out)
-			return nil, &codeError{code: exitError, msg: fmt.Sprintf("Local Control Agent at %s: %v", addr, err)}
+			return nil, &codeError{code: exitError, msg: fmt.Sprintf("local control agent at %s: %v", addr, err)}
 		}
 		out = append(out, lcaConn{addr: addr, cl: cl})
 	}
@@ -152,7 +152,7 @@ func runStatus(ctx context.Context, c *cli, path string, args []string) error {
 	for _, l := range ls {
 		apps, err := l.cl.List(ctx)
 		if err != nil {
-			return fmt.Errorf("Local Control Agent at %s: %w", l.addr, err)
+			return fmt.Errorf("local control agent at %s: %w", l.addr, err)
 		}
 		for _, a := range apps {
 			if len(pos) == 0 || a.Name == pos[0] {
@@ -207,7 +207,7 @@ func findApp(ctx context.Context, c *cli, ls []lcaConn, app string) (lcaConn, er
 	for _, l := range ls {
 		apps, err := l.cl.List(ctx)
 		if err != nil {
-			return lcaConn{}, fmt.Errorf("Local Control Agent at %s: %w", l.addr, err)
+			return lcaConn{}, fmt.Errorf("local control agent at %s: %w", l.addr, err)
 		}
 		for _, a := range apps {
 			if a.Name == app {
@@ -268,7 +268,7 @@ func lcaCommand(ctx context.Context, c *cli, path string, args []string, op stri
 	var events <-chan wire.AppState
 	if *wait > 0 {
 		if _, events, err = l.cl.Subscribe(ctx); err != nil {
-			return fmt.Errorf("Local Control Agent at %s: %w", l.addr, err)
+			return fmt.Errorf("local control agent at %s: %w", l.addr, err)
 		}
 	}
 	var st wire.AppState
@@ -313,7 +313,7 @@ func lcaCommand(ctx context.Context, c *cli, path string, args []string, op stri
 		select {
 		case s, ok := <-events:
 			if !ok {
-				return fmt.Errorf("Local Control Agent at %s: the connection ended while waiting", l.addr)
+				return fmt.Errorf("local control agent at %s: the connection ended while waiting", l.addr)
 			}
 			if s.Name != app {
 				continue
@@ -359,7 +359,7 @@ func runEvents(ctx context.Context, c *cli, path string, args []string) error {
 	for _, l := range ls {
 		now, events, err := l.cl.Subscribe(ctx)
 		if err != nil {
-			return fmt.Errorf("Local Control Agent at %s: %w", l.addr, err)
+			return fmt.Errorf("local control agent at %s: %w", l.addr, err)
 		}
 		wg.Add(1)
 		go func() {
@@ -376,7 +376,7 @@ func runEvents(ctx context.Context, c *cli, path string, args []string) error {
 				select {
 				case s, ok := <-events:
 					if !ok {
-						errs <- fmt.Errorf("Local Control Agent at %s: the connection ended", l.addr)
+						errs <- fmt.Errorf("local control agent at %s: the connection ended", l.addr)
 						return
 					}
 					select {
