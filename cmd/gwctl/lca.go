@@ -118,7 +118,11 @@ func (c *cli) dialLCAs(ctx context.Context) ([]lcaConn, error) {
 		cancel()
 		if err != nil {
 			closeLCAs(out)
-			return nil, &codeError{code: exitError, msg: fmt.Sprintf("local control agent at %s: %v", addr, err)}
+			msg := err.Error()
+			if !strings.Contains(msg, addr) {
+				msg = addr + ": " + msg
+			}
+			return nil, &codeError{code: exitError, msg: "cannot use the local control agent: " + msg}
 		}
 		out = append(out, lcaConn{addr: addr, cl: cl})
 	}

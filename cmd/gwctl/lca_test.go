@@ -138,7 +138,7 @@ func TestLCACommands(t *testing.T) {
 	if _, errOut, code := runIn(map[string]string{"GWCTL_LCA": l1.Addr, "GWCTL_LCA_TOKEN_FILE": bad}, "", "status"); code != 1 || !strings.Contains(errOut, l1.Addr) {
 		t.Errorf("wrong token = %d %q", code, errOut)
 	}
-	if _, errOut, code := runIn(map[string]string{"GWCTL_LCA": fmt.Sprintf("127.0.0.1:%d", testpeers.FreePort(t, testpeers.NetTCP)), "GWCTL_LCA_TOKEN_FILE": bad}, "", "status"); code != 1 || !strings.Contains(errOut, "Local Control Agent at") {
+	if _, errOut, code := runIn(map[string]string{"GWCTL_LCA": fmt.Sprintf("127.0.0.1:%d", testpeers.FreePort(t, testpeers.NetTCP)), "GWCTL_LCA_TOKEN_FILE": bad}, "", "status"); code != 1 || !strings.Contains(errOut, "cannot use the local control agent: ") {
 		t.Errorf("absent LCA = %d %q", code, errOut)
 	}
 }
