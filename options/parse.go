@@ -2,7 +2,8 @@ package options
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -61,12 +62,12 @@ func Parse(sections Sections) (*Set, error) {
 	var problems []Problem
 	invalid := map[string]bool{}
 
-	for _, section := range sortedKeys(sections) {
+	for _, section := range slices.Sorted(maps.Keys(sections)) {
 		if !knownSection(section) {
 			s.warnings = append(s.warnings, Problem{section, "", "unknown section: its options are ignored"})
 			continue
 		}
-		for _, name := range sortedKeys(sections[section]) {
+		for _, name := range slices.Sorted(maps.Keys(sections[section])) {
 			if Lookup(section, name) != nil {
 				continue
 			}
@@ -141,13 +142,4 @@ func Defaults() *Set {
 		panic("options: defaults are invalid: " + err.Error()) // caught by TestDefaults
 	}
 	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

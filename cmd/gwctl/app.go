@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -58,7 +60,7 @@ func runAppShow(ctx context.Context, c *cli, path string, args []string) error {
 	}
 	tmpl, _ := readTemplate(ctx, cl, a.Template) // only for the order of sections
 	ports := make([]string, 0, len(a.Ports))
-	for _, k := range sortedKeys(a.Ports) {
+	for _, k := range slices.Sorted(maps.Keys(a.Ports)) {
 		ports = append(ports, k+"="+strconv.Itoa(a.Ports[k]))
 	}
 	updated := when(a.Updated)
@@ -166,7 +168,7 @@ func orderedSections(secs api.Sections, order []string) []string {
 			seen[name] = true
 		}
 	}
-	for _, name := range sortedKeys(secs) {
+	for _, name := range slices.Sorted(maps.Keys(secs)) {
 		if !seen[name] {
 			out = append(out, name)
 		}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,9 +114,9 @@ func newCatalog(t *api.Template, annex bool) *catalog {
 	if annex {
 		mine, theirs = theirs, mine
 	}
-	for _, name := range sortedKeys(mine) {
+	for _, name := range slices.Sorted(maps.Keys(mine)) {
 		s := api.MetadataSection{Name: name, Annex: annex}
-		for _, opt := range sortedKeys(mine[name]) {
+		for _, opt := range slices.Sorted(maps.Keys(mine[name])) {
 			s.Options = append(s.Options, api.MetadataOption{Name: opt, Default: mine[name][opt]})
 		}
 		k.sections = append(k.sections, s)
@@ -226,7 +228,7 @@ func optionRows(secs api.Sections, k *catalog) []optionRow {
 		}
 	}
 	for _, sec := range orderedSections(secs, order) {
-		for _, opt := range sortedKeys(secs[sec]) {
+		for _, opt := range slices.Sorted(maps.Keys(secs[sec])) {
 			r := optionRow{Section: sec, Option: opt, Value: secs[sec][opt], Set: secs[sec][opt] != "", Unknown: k != nil}
 			if !known[r.key()] {
 				rows = append(rows, r)

@@ -5,12 +5,25 @@ package api
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"time"
 )
 
 // Sections is option text: section → option → value.
 type Sections = map[string]map[string]string
+
+// CloneSections returns a deep copy of s (nil stays nil).
+func CloneSections(s Sections) Sections {
+	if s == nil {
+		return nil
+	}
+	out := make(Sections, len(s))
+	for k, v := range s {
+		out[k] = maps.Clone(v)
+	}
+	return out
+}
 
 // Kinds of objects, as they appear in URLs, events and audit entries.
 const (

@@ -6,8 +6,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 
 	"webrtcgw/confserv/api"
 	"webrtcgw/confserv/store"
@@ -224,7 +225,7 @@ func (s *Server) prepareApplication(a, old *api.Application) ([]string, error) {
 		}
 	}
 	if old == nil && a.Options == nil && a.Annex == nil {
-		a.Options, a.Annex = copySections(t.Options), copySections(t.Annex)
+		a.Options, a.Annex = api.CloneSections(t.Options), api.CloneSections(t.Annex)
 	}
 	if old != nil {
 		keepSecrets(ds, a.Options, old.Options)
@@ -232,8 +233,8 @@ func (s *Server) prepareApplication(a, old *api.Application) ([]string, error) {
 	}
 	var problems, warnings []string
 	check := func(secs api.Sections, annex bool) {
-		for _, section := range sortedKeys(secs) {
-			for _, name := range sortedKeys(secs[section]) {
+		for _, section := range slices.Sorted(maps.Keys(secs)) {
+			for _, name := range slices.Sorted(maps.Keys(secs[section])) {
 				value := secs[section][name]
 				d := ds[section+"/"+name]
 				switch {
@@ -312,28 +313,4 @@ func (s *Server) maskSecrets(template string, secs api.Sections) api.Sections {
 		out[section] = m
 	}
 	return out
-}
-
-func copySections(secs api.Sections) api.Sections {
-	if secs == nil {
-		return nil
-	}
-	out := api.Sections{}
-	for k, v := range secs {
-		m := map[string]string{}
-		for n, x := range v {
-			m[n] = x
-		}
-		out[k] = m
-	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -261,12 +263,12 @@ func diff(s *Server, k kind, old, v any) []api.FieldChange {
 	}
 	a, b := flat(old), flat(v)
 	var out []api.FieldChange
-	for _, f := range sortedKeys(b) {
+	for _, f := range slices.Sorted(maps.Keys(b)) {
 		if a[f] != b[f] {
 			out = append(out, api.FieldChange{Field: f, Old: a[f], New: b[f]})
 		}
 	}
-	for _, f := range sortedKeys(a) {
+	for _, f := range slices.Sorted(maps.Keys(a)) {
 		if _, ok := b[f]; !ok && a[f] != "" {
 			out = append(out, api.FieldChange{Field: f, Old: a[f]})
 		}

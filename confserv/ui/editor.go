@@ -2,9 +2,9 @@ package ui
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -247,7 +247,7 @@ func buildForm(app *api.Application, t *api.Template, hosts, apps []string, read
 		Value: strconv.FormatBool(app.AutoRestart), Base: []string{strconv.FormatBool(app.AutoRestart)},
 		Description: "Restart the daemon when it exits unexpectedly.", ReadOnly: readOnly})
 	var ports []string
-	for _, name := range sortedKeys(app.Ports) {
+	for _, name := range slices.Sorted(maps.Keys(app.Ports)) {
 		ports = append(ports, name+"="+strconv.Itoa(app.Ports[name]))
 	}
 	add(props, list("ports", "listening ports", ports, "Ports the application listens on, as name=port (default=8443). Connected applications reach it on port default."))
@@ -281,8 +281,8 @@ func buildForm(app *api.Application, t *api.Template, hosts, apps []string, read
 		if where == "annex" {
 			secs = app.Annex
 		}
-		for _, sec := range sortedKeys(secs) {
-			for _, name := range sortedKeys(secs[sec]) {
+		for _, sec := range slices.Sorted(maps.Keys(secs)) {
+			for _, name := range slices.Sorted(maps.Keys(secs[sec])) {
 				key := where + "/" + sec + "/" + name
 				if known[key] {
 					continue
@@ -545,29 +545,4 @@ func (af *appForm) attachProblems(problems []string) []string {
 		rest = append(rest, p)
 	}
 	return rest
-}
-
-// copySections returns a deep copy of secs.
-func copySections(secs api.Sections) api.Sections {
-	if secs == nil {
-		return nil
-	}
-	out := make(api.Sections, len(secs))
-	for k, v := range secs {
-		m := make(map[string]string, len(v))
-		for n, x := range v {
-			m[n] = x
-		}
-		out[k] = m
-	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

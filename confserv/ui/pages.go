@@ -5,8 +5,10 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -291,11 +293,11 @@ func (u *UI) saveApp(rq *request) {
 	// apply writes into next: a deep copy, so that app stays as read for
 	// the page shown again if the save is refused.
 	next := *app
-	next.Options, next.Annex = copySections(app.Options), copySections(app.Annex)
+	next.Options, next.Annex = api.CloneSections(app.Options), api.CloneSections(app.Annex)
 	next.Report, next.Status, next.Warnings = nil, nil, nil
 	if local := apply(&next, af, edits, secrets); len(local) > 0 && rq.canWrite() {
 		var problems []string
-		for _, key := range sortedKeys(local) {
+		for _, key := range slices.Sorted(maps.Keys(local)) {
 			for _, p := range local[key] {
 				problems = append(problems, key+": "+p)
 			}

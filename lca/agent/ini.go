@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -105,7 +106,7 @@ func ParseINI(data []byte) (Defs, error) {
 		}
 		switch fields := strings.Fields(name); {
 		case name == "lca":
-			for _, k := range sortedKeys(values) {
+			for _, k := range slices.Sorted(maps.Keys(values)) {
 				switch k {
 				case keyHostName:
 					if v := values[k]; v != "" && !appNameRE.MatchString(v) {
@@ -141,7 +142,7 @@ func parseAppSection(name string, values map[string]string) (AppDef, error) {
 	}
 	d := AppDef{Name: name}
 	sml := map[string]string{}
-	for _, k := range sortedKeys(values) {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		v := values[k]
 		switch k {
 		case keyType:
@@ -194,15 +195,6 @@ func appKeys() []string {
 			keys = append(keys, d.Name)
 		}
 	}
-	return keys
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	return keys
 }
 
