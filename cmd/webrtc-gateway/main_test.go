@@ -8,12 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"webrtcgw/internal/testpeers"
+	"webrtcgw/logging/loggingtest"
 	"webrtcgw/options"
 )
 
@@ -187,7 +187,7 @@ func TestLifecycle(t *testing.T) {
 		"[media]\nrtp-port-min = 20000\nrtp-port-max = 20999\nwebrtc-port-min = 21000\nwebrtc-port-max = 21999\nmax-calls = 100\n[log]\nall = %s\n",
 		testpeers.FreePort(t, "tcp"), testpeers.FreePort(t, "udp"), logFile)
 	path := writeFile(t, dir, "gw.ini", conf)
-	var stderr lockedBuffer
+	var stderr loggingtest.Buffer
 	// No LCA listens on its port: the gateway says so and runs anyway.
 	cmd := exec.Command(binary, "-config", path, "-app", "gw1", "-lca-port", fmt.Sprint(testpeers.FreePort(t, "tcp")), "-data", filepath.Join(dir, "data"))
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
@@ -246,22 +246,4 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal("no exit within 15 s of SIGTERM")
 	}
 	waitLog("[INFO]  gateway: stopped")
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

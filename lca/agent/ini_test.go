@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"webrtcgw/lca/agent"
+	"webrtcgw/logging/loggingtest"
 	"webrtcgw/options"
 )
 
@@ -124,7 +125,7 @@ func TestINISourceReload(t *testing.T) {
 	}
 	write("[app gw1]\ncommand-line = /bin/a\n")
 	hangup := make(chan os.Signal, 1)
-	log := &syncBuffer{}
+	log := &loggingtest.Buffer{}
 	src := &agent.INISource{Path: path, Host: "override", Hangup: hangup, Log: hclog.New(&hclog.LoggerOptions{Output: log})}
 	got := make(chan agent.Defs, 4)
 	c, cancel := context.WithCancel(context.Background())

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"webrtcgw/lca/control"
 	"webrtcgw/lca/lcatest"
 	"webrtcgw/lca/wire"
+	"webrtcgw/logging/loggingtest"
 )
 
 // The tests run the agent in process (under the race detector) with real
@@ -30,24 +30,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const token = "test-control-token"
 
-// syncBuffer is a log output read while the agent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is an agent on a loopback port with a subscribed control client.
 type env struct {
 	t      *testing.T
@@ -55,7 +37,7 @@ type env struct {
 	cfg    agent.Config
 	dir    string
 	addr   string
-	log    *syncBuffer
+	log    *loggingtest.Buffer
 	ctl    *control.Client
 	events <-chan wire.AppState
 }
@@ -76,7 +58,7 @@ func fast() agent.Config {
 // in) and subscribes to it.
 func start(t *testing.T, cfg agent.Config) *env {
 	t.Helper()
-	e := &env{t: t, dir: cfg.DataDir, log: &syncBuffer{}}
+	e := &env{t: t, dir: cfg.DataDir, log: &loggingtest.Buffer{}}
 	if e.dir == "" {
 		e.dir = t.TempDir()
 	}

@@ -1,14 +1,12 @@
 package confsource_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"webrtcgw/lca/confsource"
 	"webrtcgw/lca/lcatest"
 	"webrtcgw/lca/wire"
+	"webrtcgw/logging/loggingtest"
 )
 
 // The tests run the real Configuration Server (confservtest), the agent
@@ -30,23 +29,6 @@ import (
 // supervised application.
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -57,14 +39,14 @@ func ctxT(t *testing.T) context.Context {
 // lca is an agent fed by a confsource.Source.
 type lca struct {
 	ag     *agent.Agent
-	log    *syncBuffer
+	log    *loggingtest.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
 
 func startLCA(t *testing.T, dataDir, listen, url, token string) *lca {
 	t.Helper()
-	l := &lca{log: &syncBuffer{}, done: make(chan error, 1)}
+	l := &lca{log: &loggingtest.Buffer{}, done: make(chan error, 1)}
 	log := hclog.New(&hclog.LoggerOptions{Name: "lca", Output: l.log, Level: hclog.Debug})
 	cl, err := client.New(client.Config{URL: url, Token: token})
 	if err != nil {
