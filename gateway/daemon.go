@@ -172,6 +172,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	grace := reloader.Current().SML().SuspendingWaitTimeout
 	for sys.drain(lc) > 0 && time.Since(drainSince) < grace {
+		lc.alive() // draining is progress: the LCA must not take it for a hang
 		time.Sleep(100 * time.Millisecond)
 	}
 	if n := sys.engine.Calls(); n > 0 {
