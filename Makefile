@@ -17,7 +17,7 @@ BINARIES := webrtc-gateway confserv lca gwctl
 FUZZTIME ?= 30s
 BENCHTIME ?= 3s
 
-.PHONY: help deps build run test bench lint generate check fuzz clean
+.PHONY: help deps build run test bench soak lint generate check fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,9 @@ test: deps ## run every test with the race detector (E2E_REQUIRED=1: a missing t
 
 bench: deps ## run every benchmark (BENCHTIME each, default 3s; method and results in BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+
+soak: deps build ## run the soak harness: calls while options change every second, for SOAK_DURATION (default 5m; SOAK_FLAGS adds flags)
+	$(GO) run ./internal/soak -bin bin -duration $(or $(SOAK_DURATION),5m) $(SOAK_FLAGS)
 
 lint: ## gofmt, go vet, staticcheck, govulncheck
 	@scripts/lint
