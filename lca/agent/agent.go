@@ -332,6 +332,10 @@ func (ag *Agent) Apply(defs Defs) {
 		if old.SML.HeartbeatPeriod != d.SML.HeartbeatPeriod {
 			if a.conn != nil {
 				a.conn.send(wire.Message{Op: wire.OpConfig, HeartbeatPeriod: int(d.SML.HeartbeatPeriod / time.Second)})
+				// The new period counts from now, when the application
+				// is told of it: its last heartbeat (none at all while the
+				// period was 0) was due under the old one.
+				a.lastHeard = time.Now()
 			}
 			ag.armHangLocked(a)
 		}

@@ -266,6 +266,42 @@ func TestHangReportOnly(t *testing.T) {
 	e.wait("gw1", wire.Running)
 }
 
+// TestHeartbeatPeriodChange: a new heartbeat period counts from the moment
+// the application is told of it, not from its last heartbeat. Switching
+// heartbeats on (0 → 1 s) after a quiet while, as an operator does in the
+// [sml] annex, leaves a healthy application running (it used to be taken
+// for hung at once and killed).
+func TestHeartbeatPeriodChange(t *testing.T) {
+	e := start(t, fast())
+	def := e.app("gw1")
+	def.SML.HeartbeatPeriod = 0
+	def.SML.HangupRestart = true
+	e.apply(def)
+	st, err := e.ctl.Start(ctx(t), "gw1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait("gw1", wire.Running)
+	time.Sleep(1500 * time.Millisecond) // longer than the new period: nothing is heard meanwhile
+	def.SML.HeartbeatPeriod = time.Second
+	e.apply(def)
+	// The application heartbeats every third of a second from now on.
+	quiet := time.After(3 * time.Second)
+	for done := false; !done; {
+		select {
+		case ev := <-e.events:
+			if ev.Name == "gw1" && ev.Status != wire.Running {
+				t.Fatalf("after the period change: %+v; want it running", ev)
+			}
+		case <-quiet:
+			done = true
+		}
+	}
+	if got := e.state("gw1"); got.Status != wire.Running || got.PID != st.PID || got.Restarts != 0 {
+		t.Errorf("after the period change = %+v; want the same process running", got)
+	}
+}
+
 // TestSuspendSession: suspend leaves the application Suspending while its
 // session runs, Suspended once it finished, and up; a stop then skips the
 // suspend.
