@@ -19,8 +19,9 @@
 // the browser or the far end), option changes applied, rejected and
 // refused, and the p50/p99 of operator write → gateway applied (from the
 // gateway's report). It exits 1 when a call dropped, a request failed, a
-// registration was lost, an option change did not end as expected or the
-// gateway restarted; 2 when the system could not be set up.
+// registration was lost, an option change did not end as expected, the
+// gateway restarted, or a rollback of a rejected change failed; 2 when the
+// system could not be set up.
 //
 //	go run ./internal/soak -duration 5m -browsers 6 -json soak.json
 package main

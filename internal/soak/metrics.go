@@ -320,6 +320,9 @@ func (m *metrics) summary() Summary {
 	if s.Gateway.Panics > 0 || s.Gateway.DataRaces > 0 {
 		fail("the gateway logged %d panics and %d data races", s.Gateway.Panics, s.Gateway.DataRaces)
 	}
+	if s.Gateway.RollbackFailed > 0 {
+		fail("%d failed rollbacks: the gateway runs on options it reported rejected", s.Gateway.RollbackFailed)
+	}
 	if s.Gateway.ExitCode != 0 {
 		fail("the gateway exited with %d when stopped", s.Gateway.ExitCode)
 	}

@@ -26,6 +26,7 @@ func TestVerdict(t *testing.T) {
 		{"revert rejected", func(m *metrics) { m.revert(outcomeRejected, 0, "bind") }, "not end as expected"},
 		{"restart", func(m *metrics) { m.s.Gateway.Restarts = 1 }, "restarted"},
 		{"race", func(m *metrics) { m.s.Gateway.DataRaces = 1 }, "data races"},
+		{"failed rollback", func(m *metrics) { m.s.Gateway.RollbackFailed = 1 }, "failed rollbacks"},
 		{"unclean exit", func(m *metrics) { m.s.Gateway.ExitCode = 1 }, "exited with 1"},
 		{"media gaps alone", func(m *metrics) {
 			m.media("c1", true, rtpmeter.Stats{Packets: 100, Gaps: 2, MaxGap: 300 * time.Millisecond})
