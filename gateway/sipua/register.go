@@ -138,9 +138,13 @@ func (r *Registration) register(ctx context.Context, unregister bool) error {
 		switch {
 		case res.IsSuccess():
 			r.mu.Lock()
+			moved := r.t
 			r.t = t
 			r.expires = grantedExpiry(res, contact, time.Duration(expires)*time.Second)
 			r.mu.Unlock()
+			if !unregister && moved != nil && moved != t {
+				r.dropBinding(ctx, t, target, aor, moved.contact(r.DN), contact)
+			}
 			return nil
 		case res.StatusCode == 423:
 			if h := res.GetHeader("Min-Expires"); h != nil {
@@ -158,6 +162,52 @@ func (r *Registration) register(ctx context.Context, unregister bool) error {
 		return &StatusError{Code: res.StatusCode, Reason: res.Reason}
 	}
 	return errors.New("REGISTER: 423 Interval Too Brief twice")
+}
+
+// dropBinding removes the binding of old, the Contact of the transport the
+// DN was registered through before, once the DN is registered through t
+// with contact: otherwise the SIP Server keeps both until old expires and
+// forks each incoming call to the old transport as well — twice to the
+// gateway while the old transport drains its dialogs, to a closed port
+// after. Best effort: a failure is logged, the binding then expires.
+func (r *Registration) dropBinding(ctx context.Context, t *transport, target, aor sip.Uri, old, contact sip.ContactHeader) {
+	if old.Address.String() == contact.Address.String() {
+		return // the same binding: nothing moved
+	}
+	req := sip.NewRequest(sip.REGISTER, target)
+	req.SetTransport(t.network)
+	from := sip.FromHeader{Address: aor, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	to := sip.ToHeader{Address: aor}
+	callID := sip.CallIDHeader(r.callID)
+	r.mu.Lock()
+	cseq := sip.CSeqHeader{SeqNo: r.cseq, MethodName: sip.REGISTER}
+	r.mu.Unlock()
+	exp := sip.ExpiresHeader(0)
+	req.AppendHeader(&from)
+	req.AppendHeader(&to)
+	req.AppendHeader(&callID)
+	req.AppendHeader(&cseq)
+	req.AppendHeader(&old)
+	req.AppendHeader(&exp)
+	res, err := t.cli.Do(ctx, req)
+	for n := 0; err == nil && n < maxChallenges && (res.StatusCode == 401 || res.StatusCode == 407); n++ {
+		if r.password == "" {
+			break
+		}
+		res, err = t.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: r.DN, Password: r.password})
+	}
+	r.mu.Lock()
+	r.cseq = req.CSeq().SeqNo + 1
+	r.mu.Unlock()
+	switch {
+	case err != nil:
+		r.u.log.Warn("old binding not removed; it expires by itself", "dn", r.DN, "contact", old.Address.String(), "error", err)
+	case !res.IsSuccess():
+		r.u.log.Warn("old binding not removed; it expires by itself", "dn", r.DN, "contact", old.Address.String(), "status", res.StatusCode)
+	default:
+		r.u.log.Debug("old binding removed", "dn", r.DN, "contact", old.Address.String())
+	}
 }
 
 // grantedExpiry reads the expiry the server granted for our Contact

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 	"github.com/hashicorp/go-hclog"
 
 	"webrtcgw/internal/testpeers"
@@ -410,4 +412,79 @@ func TestServerDownAndBack(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no call after the server came back: not registered again")
 	}
+}
+
+// TestTransportChangeMovesBinding: a new SIP transport (another port, TCP
+// instead of UDP) re-registers the DN through it and removes the binding of
+// the old one, so that the registrar does not fork incoming calls to the
+// old transport as well (twice to the gateway while the old transport
+// drains its dialogs, to a closed port after it).
+func TestTransportChangeMovesBinding(t *testing.T) {
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"}})
+	oldPort := strconv.Itoa(testpeers.FreePort(t, testpeers.NetSIP))
+	u := startUA(t, k.Addr(), map[string]string{"sip-port": oldPort}, nil)
+	if _, err := u.Register(context.Background(), "7001", "secret", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := bindings(t, k.Addr(), "7001", "secret"); len(got) != 1 || !strings.Contains(got[0], ":"+oldPort) {
+		t.Fatalf("bindings after Register = %v, want the one on port %s", got, oldPort)
+	}
+	newPort := strconv.Itoa(testpeers.FreePort(t, testpeers.NetSIP))
+	next, err := options.Parse(options.Sections{"sip": {"sip-server": k.Addr(), "sip-port": newPort, "sip-transport": "tcp"},
+		"media": {"rtp-port-min": "20000", "rtp-port-max": "20999", "webrtc-port-min": "21000", "webrtc-port-max": "21999", "max-calls": "100"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Reload(context.Background(), next); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		got = bindings(t, k.Addr(), "7001", "secret")
+		if len(got) == 1 && strings.Contains(got[0], ":"+newPort) && strings.Contains(got[0], "transport=tcp") {
+			return
+		}
+	}
+	t.Fatalf("bindings after the transport change = %v, want only the TCP one on port %s", got, newPort)
+}
+
+// bindings asks the registrar for the Contacts bound to dn: a REGISTER
+// without a Contact (RFC 3261 section 10.2.3), with digest authentication.
+func bindings(t *testing.T, server, dn, password string) []string {
+	t.Helper()
+	host, portText, _ := net.SplitHostPort(server)
+	port, _ := strconv.Atoi(portText)
+	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ua.Close()
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	aor := sip.Uri{Scheme: "sip", User: dn, Host: host, Port: port}
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: host, Port: port})
+	from := sip.FromHeader{Address: aor, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	to := sip.ToHeader{Address: aor}
+	req.AppendHeader(&from)
+	req.AppendHeader(&to)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := cli.Do(ctx, req)
+	if err == nil && res.StatusCode == 401 {
+		res, err = cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: dn, Password: password})
+	}
+	if err != nil || !res.IsSuccess() {
+		t.Fatalf("query of %s's bindings: %v %v", dn, res, err)
+	}
+	var out []string
+	for _, h := range res.GetHeaders("Contact") {
+		if c, ok := h.(*sip.ContactHeader); ok {
+			out = append(out, c.Address.String())
+		}
+	}
+	return out
 }
