@@ -358,8 +358,12 @@ func (s Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  option changes        %d: applied %d, rejected by the gateway %d, refused by confserv %d, unchanged %d; %d reverts; not as expected %d\n",
 		s.Options.Changes, s.Options.Applied, s.Options.Rejected, s.Options.Refused, s.Options.Unchanged, s.Options.Reverts, s.Options.Mismatches)
 	fmt.Fprintf(w, "  write → applied       p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", s.Options.LatencyP50Ms, s.Options.LatencyP99Ms, s.Options.LatencyMaxMs)
+	statuses := strings.Join(s.Gateway.Statuses, " → ")
+	if statuses == "" {
+		statuses = "(no LCA)"
+	}
 	fmt.Fprintf(w, "  gateway               statuses %s; restarts %d; exit %d; panics %d, data races %d, rollbacks failed %d, error lines %d\n",
-		strings.Join(s.Gateway.Statuses, " → "), s.Gateway.Restarts, s.Gateway.ExitCode, s.Gateway.Panics, s.Gateway.DataRaces, s.Gateway.RollbackFailed, s.Gateway.ErrorLines)
+		statuses, s.Gateway.Restarts, s.Gateway.ExitCode, s.Gateway.Panics, s.Gateway.DataRaces, s.Gateway.RollbackFailed, s.Gateway.ErrorLines)
 	kinds := slices.Sorted(maps.Keys(s.Examples))
 	for _, k := range kinds {
 		fmt.Fprintf(w, "  examples: %s\n", k)
