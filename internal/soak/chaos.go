@@ -35,6 +35,7 @@ const (
 // change is one operator write: options to set and what must become of it.
 type change struct {
 	name   string            // what it tests
+	key    string            // what it is counted under: the bad change, or the valid generators
 	set    map[string]string // "section/option" → value; section sml is the annex
 	want   string            // the expected outcome
 	expect string            // refused: the option the problems name; rejected: text of the report's error
@@ -451,7 +452,7 @@ func (c *chaos) next(kind string) *change {
 		if name != "" {
 			name = " (with " + name + ")"
 		}
-		return &change{name: b.name + name, set: set, want: outcomeRefused, expect: b.expect}
+		return &change{name: b.name + name, key: b.name, set: set, want: outcomeRefused, expect: b.expect}
 	case kindUnappliable:
 		b := pick(h, c.unappliable)
 		set, name := validSet(h.intn(2))
@@ -459,10 +460,10 @@ func (c *chaos) next(kind string) *change {
 		if name != "" {
 			name = " (with " + name + ")"
 		}
-		return &change{name: b.name + name, set: set, want: outcomeRejected, expect: b.expect}
+		return &change{name: b.name + name, key: b.name, set: set, want: outcomeRejected, expect: b.expect}
 	}
 	set, name := validSet(1 + h.intn(3))
-	return &change{name: name, set: set, want: outcomeApplied}
+	return &change{name: name, key: "valid: " + name, set: set, want: outcomeApplied}
 }
 
 // run makes a change every interval until ctx ends. The first three are

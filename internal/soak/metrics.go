@@ -156,10 +156,10 @@ func (m *metrics) option(c *change, outcome string, latency time.Duration, detai
 		m.latency = append(m.latency, latency)
 	case outcomeRejected:
 		o.Rejected++
-		o.RejectedBy[c.name]++
+		o.RejectedBy[c.key]++
 	case outcomeRefused:
 		o.Refused++
-		o.RefusedBy[c.name]++
+		o.RefusedBy[c.key]++
 	case outcomeUnchanged:
 		o.Unchanged++
 	}
