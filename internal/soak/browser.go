@@ -617,15 +617,19 @@ func (b *browser) talk(ctx context.Context, c *callRun, p *peer, far *farend.Cal
 			return
 		}
 	}
-	if !statsAsked.IsZero() {
-		// An answer may still be on its way: give it a moment.
+	// A GET-STATS answer may still be on its way: give it its time.
+	for waiting := !statsAsked.IsZero(); waiting; {
 		select {
 		case m := <-inbox:
-			if !strings.HasPrefix(m.body, "PUT-STATS") {
-				c.drop("BYE from the gateway", "at the hang-up: %.200q", m.body)
+			if strings.HasPrefix(m.body, "PUT-STATS") {
+				waiting = false
+			} else if reason, bad := c.inCall(m); bad {
+				c.drop(reason, "at the hang-up: %.200q", m.body)
+				waiting = false
 			}
 		case <-time.After(statsAnswerWait - time.Since(statsAsked)):
 			h.m.failedRequest("message GET-STATS", "%s: no PUT-STATS within %v", b.dn, statsAnswerWait)
+			waiting = false
 		}
 	}
 	// The hang-up: media is measured up to here.
