@@ -72,7 +72,7 @@ func (st *session) outgoing(to string, r roap) error {
 		}
 		headers = append(headers, h)
 	}
-	c, err := st.newCall(to)
+	c, err := st.newCall(to, false)
 	if err != nil {
 		return err
 	}

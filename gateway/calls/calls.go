@@ -112,16 +112,18 @@ type session struct {
 	reg *sipua.Registration // nil for anonymous sessions
 	log hclog.Logger
 
-	mu     sync.Mutex
-	calls  map[string]*call // by peer (the id the browser addresses the call with)
-	nextID int64            // ROAP session ids the gateway allocates
-	ended  bool
+	mu        sync.Mutex
+	calls     map[string]*call // by peer (the id the browser addresses the call with)
+	settingUp map[string]bool  // peers whose call is being set up (media not ready yet)
+	nextID    int64            // ROAP session ids the gateway allocates
+	ended     bool
 }
 
+// callCount counts the calls, those being set up included.
 func (st *session) callCount() int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return len(st.calls)
+	return len(st.calls) + len(st.settingUp)
 }
 
 func (st *session) newSessionID() int64 {
@@ -333,8 +335,14 @@ func (c *call) statsMessage() []byte {
 	return append([]byte("PUT-STATS "), b...)
 }
 
-// newCall sets up the media of a call with peer and records it.
-func (st *session) newCall(peer string) (*call, error) {
+// errBusy refuses an incoming call to a session that has a call.
+var errBusy = errors.New("busy")
+
+// newCall sets up the media of a call with peer and records it. With
+// alone, it refuses when the session has any other call (incoming calls:
+// no call waiting). The peer is reserved while the media is set up, so two
+// requests at once cannot both take it.
+func (st *session) newCall(peer string, alone bool) (*call, error) {
 	st.e.mu.Lock()
 	draining := st.e.draining
 	st.e.mu.Unlock()
@@ -346,19 +354,33 @@ func (st *session) newCall(peer string) (*call, error) {
 		st.mu.Unlock()
 		return nil, web.Errorf(web.ErrNotFound, "session ended")
 	}
-	if len(st.calls) >= maxCallsPerSession {
+	if n := len(st.calls) + len(st.settingUp); n >= maxCallsPerSession || (alone && n > 0) {
 		st.mu.Unlock()
+		if alone {
+			return nil, errBusy
+		}
 		return nil, web.Errorf(web.ErrConflict, "too many calls in this session")
 	}
-	if st.calls[peer] != nil {
+	if st.calls[peer] != nil || st.settingUp[peer] {
 		st.mu.Unlock()
 		return nil, web.Errorf(web.ErrConflict, "already in a call with %q", peer)
 	}
+	if st.settingUp == nil {
+		st.settingUp = map[string]bool{}
+	}
+	st.settingUp[peer] = true
 	st.mu.Unlock()
 	id := strconv.FormatUint(rand.Uint64()>>16, 36)
 	c := &call{st: st, peer: peer, id: id, log: st.log.With("call_id", id, "peer", peer)}
 	m, err := st.e.media.NewCall(media.CallConfig{ID: id, Log: c.log, SIPAddr: st.e.ua.MediaAddr(), SDES: st.e.ua.SDES(),
 		OnFail: func(reason string) { c.hangUp(reason) }})
+	st.mu.Lock()
+	delete(st.settingUp, peer)
+	if err == nil {
+		c.m = m
+		st.calls[peer] = c
+	}
+	st.mu.Unlock()
 	if err != nil {
 		if errors.Is(err, media.ErrTooManyCalls) || errors.Is(err, media.ErrNoPorts) {
 			c.log.Warn("call refused", "error", err)
@@ -366,10 +388,6 @@ func (st *session) newCall(peer string) (*call, error) {
 		}
 		return nil, web.Errorf(web.ErrUnavailable, "media: %v", err)
 	}
-	c.m = m
-	st.mu.Lock()
-	st.calls[peer] = c
-	st.mu.Unlock()
 	return c, nil
 }
 
@@ -395,12 +413,9 @@ func (e *Engine) Incoming(inc *sipua.Incoming) {
 		inc.Reject(480, "Temporarily Unavailable")
 		return
 	}
-	if st.callCount() > 0 {
-		// One call at a time per browser: no call waiting.
-		inc.Reject(486, "Busy Here")
-		return
-	}
-	c, err := st.newCall(inc.Caller)
+	// One call at a time per browser: no call waiting (checked and the
+	// caller reserved at once, so two INVITEs cannot both get through).
+	c, err := st.newCall(inc.Caller, true)
 	if err != nil {
 		code, reason := 486, "Busy Here"
 		if errors.Is(err, web.ErrUnavailable) {

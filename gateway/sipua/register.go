@@ -50,6 +50,13 @@ func (u *UA) Register(ctx context.Context, dn, password string, lost func(error)
 	if u.ctx == nil || u.ctx.Err() != nil {
 		return nil, ErrStopped
 	}
+	// One REGISTER exchange of a DN at a time: a sign-out still removing
+	// the binding would otherwise undo this sign-in (same Contact).
+	unlock, err := u.lockDN(ctx, dn)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	r := &Registration{u: u, DN: dn, password: password, callID: uuid.NewString(), cseq: 1,
 		stop: make(chan struct{}), done: make(chan struct{}), lost: lost}
 	if err := r.register(ctx, false); err != nil {
@@ -117,12 +124,12 @@ func (r *Registration) register(ctx context.Context, unregister bool) error {
 		req.AppendHeader(&contact)
 		req.AppendHeader(&exp)
 
-		res, err := t.cli.Do(ctx, req)
+		res, err := do(ctx, t, req)
 		for n := 0; err == nil && n < maxChallenges && (res.StatusCode == 401 || res.StatusCode == 407); n++ {
 			if r.password == "" {
 				break
 			}
-			res, err = t.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: r.DN, Password: r.password})
+			res, err = doDigest(ctx, t, req, res, r.DN, r.password)
 		}
 		r.mu.Lock()
 		r.cseq = req.CSeq().SeqNo + 1
@@ -190,12 +197,12 @@ func (r *Registration) dropBinding(ctx context.Context, t *transport, target, ao
 	req.AppendHeader(&cseq)
 	req.AppendHeader(&old)
 	req.AppendHeader(&exp)
-	res, err := t.cli.Do(ctx, req)
+	res, err := do(ctx, t, req)
 	for n := 0; err == nil && n < maxChallenges && (res.StatusCode == 401 || res.StatusCode == 407); n++ {
 		if r.password == "" {
 			break
 		}
-		res, err = t.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: r.DN, Password: r.password})
+		res, err = doDigest(ctx, t, req, res, r.DN, r.password)
 	}
 	r.mu.Lock()
 	r.cseq = req.CSeq().SeqNo + 1
@@ -331,6 +338,13 @@ func (u *UA) forget(r *Registration) {
 func (r *Registration) Unregister(ctx context.Context) {
 	r.halt()
 	<-r.done
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	unlock, err := r.u.lockDN(ctx, r.DN)
+	if err != nil {
+		return
+	}
+	defer unlock()
 	r.u.mu.Lock()
 	current := r.u.regs[r.DN] == r
 	if current {
@@ -340,8 +354,6 @@ func (r *Registration) Unregister(ctx context.Context) {
 	if !current {
 		return // another sign-in took the DN over: its binding stays
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	if err := r.register(ctx, true); err != nil {
 		r.u.log.Debug("unregister failed", "dn", r.DN, "error", err)
 	}
@@ -352,4 +364,58 @@ func (u *UA) Registered(dn string) *Registration {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.regs[dn]
+}
+
+// errNoResponse is a request that ended without a response or an error:
+// sipgo answers so when the transport closes under it (a reload).
+var errNoResponse = errors.New("no response: the SIP transport closed")
+
+// do sends req on t and waits for its final response.
+func do(ctx context.Context, t *transport, req *sip.Request) (*sip.Response, error) {
+	res, err := t.cli.Do(ctx, req)
+	if err == nil && res == nil {
+		err = errNoResponse
+	}
+	return res, err
+}
+
+// doDigest answers the challenge res with dn's credentials.
+func doDigest(ctx context.Context, t *transport, req *sip.Request, res *sip.Response, dn, password string) (*sip.Response, error) {
+	res, err := t.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: dn, Password: password})
+	if err == nil && res == nil {
+		err = errNoResponse
+	}
+	return res, err
+}
+
+// dnLock is held by the one REGISTER exchange of a DN under way.
+type dnLock struct {
+	ch   chan struct{} // holds a token while taken
+	refs int           // holders and waiters; the lock goes with the last
+}
+
+// lockDN takes dn's lock, waiting at most until ctx is done.
+func (u *UA) lockDN(ctx context.Context, dn string) (unlock func(), err error) {
+	u.mu.Lock()
+	l := u.dnLocks[dn]
+	if l == nil {
+		l = &dnLock{ch: make(chan struct{}, 1)}
+		u.dnLocks[dn] = l
+	}
+	l.refs++
+	u.mu.Unlock()
+	release := func() {
+		u.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(u.dnLocks, dn)
+		}
+		u.mu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
 }

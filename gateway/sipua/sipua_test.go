@@ -488,3 +488,116 @@ func bindings(t *testing.T, server, dn, password string) []string {
 	}
 	return out
 }
+
+// TestTransportSameSocket: a change that needs the socket a transport
+// holds. An address that resolves to the one in use changes nothing; the
+// same socket advertised under another name is reopened in place when no
+// call uses it and refused (naming the option) while one does; going back to
+// the transport that is still finishing a call (a rollback) takes it back.
+func TestTransportSameSocket(t *testing.T) {
+	sippPort := testpeers.FreePort(t, "udp")
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"},
+		Routes: map[string]string{"5000": "sip:127.0.0.1:" + strconv.Itoa(sippPort)}})
+	port := strconv.Itoa(testpeers.FreePort(t, testpeers.NetSIP))
+	u := startUA(t, k.Addr(), map[string]string{"sip-port": port}, nil)
+	if _, err := u.Register(context.Background(), "7001", "secret", nil); err != nil {
+		t.Fatal(err)
+	}
+	reload := func(kv map[string]string) error {
+		t.Helper()
+		sec := options.Sections{"sip": {"sip-server": k.Addr(), "sip-port": port},
+			"media": {"rtp-port-min": "20000", "rtp-port-max": "20999", "webrtc-port-min": "21000", "webrtc-port-max": "21999", "max-calls": "100"}}
+		for k, v := range kv {
+			sec["sip"][k] = v
+		}
+		set, err := options.Parse(sec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Reload(context.Background(), set)
+	}
+	first := u.tr.Load()
+	// 127.0.0.1 is where the transport is bound already: nothing changes.
+	if err := reload(map[string]string{"sip-address": "127.0.0.1"}); err != nil || u.tr.Load() != first {
+		t.Fatalf("sip-address = the address in use: %v, transport replaced %v", err, u.tr.Load() != first)
+	}
+	// The same socket under another advertised name, no call: reopened.
+	if err := reload(map[string]string{"sip-address": "gw.invalid"}); err != nil {
+		t.Fatalf("another advertised host without calls: %v", err)
+	}
+	if tr := u.tr.Load(); tr == first || tr.advertise != "gw.invalid" {
+		t.Fatalf("the transport was not reopened as gw.invalid: %+v", tr)
+	}
+	if err := reload(nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// A call on this transport; then the port moves, and moves back.
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: testpeers.ScenarioUASAnswer, Port: sippPort, MediaPort: 42000})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, _, err := u.Invite(ctx, InviteRequest{From: "7001", Password: "secret", To: "5000", SDP: testSDP(41000)})
+	if err != nil {
+		t.Fatalf("Invite = %v\n%s", err, sipp.Messages())
+	}
+	withCall := u.tr.Load()
+	if err := reload(map[string]string{"sip-address": "gw2.invalid"}); err == nil || !strings.HasPrefix(err.Error(), "sip/sip-address: ") || !strings.Contains(err.Error(), "1 calls") {
+		t.Errorf("another advertised host while a call uses the socket = %v, want refused naming sip/sip-address", err)
+	}
+	if u.tr.Load() != withCall {
+		t.Fatal("a refused change replaced the transport")
+	}
+	other := strconv.Itoa(testpeers.FreePort(t, testpeers.NetSIP))
+	if err := reload(map[string]string{"sip-port": other}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reload(nil); err != nil || u.tr.Load() != withCall {
+		t.Fatalf("back to the transport finishing its call: %v; taken back %v", err, u.tr.Load() == withCall)
+	}
+	if err := d.Bye(ctx); err != nil {
+		t.Errorf("BYE on the transport taken back: %v", err)
+	}
+	if err := sipp.Wait(ctx); err != nil {
+		t.Errorf("sipp: %v\n%s", err, sipp.Messages())
+	}
+}
+
+// TestSignOutThenIn: a DN signed out and at once in again stays registered
+// — the new REGISTER waits for the sign-out's Expires 0, which would
+// otherwise remove the binding both share.
+func TestSignOutThenIn(t *testing.T) {
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"}})
+	u := startUA(t, k.Addr(), nil, nil)
+	ctx := context.Background()
+	if _, err := u.Register(ctx, "7001", "secret", nil); err != nil {
+		t.Fatal(err)
+	}
+	// The wait itself: a Register does not go out while the DN's lock is
+	// held by a removal.
+	unlock, err := u.lockDN(ctx, "7001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := u.Register(ctx, "7001", "secret", nil); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("Register went ahead of a removal in progress: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// And for real, many times over.
+	r := u.Registered("7001")
+	for i := range 10 {
+		go r.Unregister(ctx)
+		if r, err = u.Register(ctx, "7001", "secret", nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := bindings(t, k.Addr(), "7001", "secret"); len(got) != 1 {
+			t.Fatalf("round %d: bindings after sign-out then in = %v, want one", i, got)
+		}
+	}
+}

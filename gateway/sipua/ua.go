@@ -69,9 +69,11 @@ type UA struct {
 
 	tr atomic.Pointer[transport] // transport for new registrations and calls
 
-	mu      sync.Mutex
-	regs    map[string]*Registration // by DN
-	dialogs map[string]*Dialog       // by dialogKey
+	mu       sync.Mutex
+	regs     map[string]*Registration // by DN
+	dialogs  map[string]*Dialog       // by dialogKey
+	retiring map[*transport]bool      // replaced transports still finishing their dialogs
+	dnLocks  map[string]*dnLock       // by DN: one REGISTER exchange at a time
 
 	reachable atomic.Bool
 	ctx       context.Context // background work; cancelled by Stop
@@ -84,6 +86,8 @@ type transport struct {
 	network   string // udp, tcp, tls
 	advertise string // host in Via and Contact
 	port      int
+	bind      string // "udp 127.0.0.1:5060": the socket it holds
+	ident     string // bind, advertised host and TLS material: what makes two transports the same
 	ua        *sipgo.UserAgent
 	srv       *sipgo.Server
 	cli       *sipgo.Client
@@ -94,7 +98,8 @@ type transport struct {
 
 // New returns the user agent for set; Start listens.
 func New(set *options.Set, deps Deps) *UA {
-	u := &UA{log: deps.Log, deps: deps, init: set, regs: map[string]*Registration{}, dialogs: map[string]*Dialog{}}
+	u := &UA{log: deps.Log, deps: deps, init: set, regs: map[string]*Registration{}, dialogs: map[string]*Dialog{},
+		retiring: map[*transport]bool{}, dnLocks: map[string]*dnLock{}}
 	o, w := set.SIP(), set.Web()
 	u.opts.Store(&o)
 	u.web.Store(&w)
@@ -116,35 +121,150 @@ func (u *UA) Start(context.Context) error {
 }
 
 // Reload applies next. Registration expiry applies at each DN's next
-// refresh, the SIP Server and timeouts to new registrations and calls. A new
-// transport (port, protocol, address) is opened first; then every DN
-// re-registers through it and the old one closes once its dialogs ended.
+// refresh, the SIP Server and timeouts to new registrations and calls. A
+// transport change (port, protocol, address, TLS material):
+//
+//  1. that leaves the transport as it is (an address that resolves to the
+//     one in use) changes nothing;
+//  2. back to a transport still finishing its dialogs (a rollback, or an
+//     operator changing their mind) takes that transport back;
+//  3. otherwise opens the new transport first — then every DN re-registers
+//     through it and the old one closes once its dialogs ended. When the
+//     new one needs the socket the running one holds (same protocol, address
+//     and port, another advertised host or TLS material), the running one
+//     is closed first if no call uses it, and the change is refused if one
+//     does: two transports cannot share a socket.
 func (u *UA) Reload(_ context.Context, next *options.Set) error {
 	o, w := next.SIP(), next.Web()
-	old, oldWeb := *u.opts.Load(), *u.web.Load()
-	u.web.Store(&w)
-	webCertChanged := o.Transport == "tls" && o.TLSCertificate == "" && (w.Certificate != oldWeb.Certificate || w.CertificateKey != oldWeb.CertificateKey)
-	if webCertChanged || o.Port != old.Port || o.Transport != old.Transport || o.Address != old.Address ||
-		o.TLSCertificate != old.TLSCertificate || o.TLSCertificateKey != old.TLSCertificateKey || o.TLSCA != old.TLSCA {
-		t, err := u.newTransport(o)
-		if err != nil {
-			return err
-		}
-		oldT := u.tr.Swap(t)
+	old := *u.opts.Load()
+	prevWeb := u.web.Swap(&w)
+	cur := u.tr.Load()
+	want := u.transportIdent(o, w)
+	if want.ident == cur.ident {
 		u.opts.Store(&o)
-		u.reregisterAll()
-		u.wg.Add(1)
-		go func() {
-			defer u.wg.Done()
-			u.retireTransport(oldT)
-		}()
+		if o.Server != old.Server {
+			u.reregisterAll()
+		}
 		return nil
 	}
-	u.opts.Store(&o)
-	if o.Server != old.Server {
+	if back := u.takeBack(want.ident); back != nil {
+		u.tr.Store(back)
+		u.opts.Store(&o)
+		u.log.Info("SIP transport taken back", "transport", back.network, "address", back.bind)
 		u.reregisterAll()
+		u.retire(cur)
+		return nil
+	}
+	if holder, calls := u.socketHolder(want.bind); holder != nil && holder != cur {
+		if calls > 0 {
+			u.web.Store(prevWeb)
+			return fmt.Errorf("sip/sip-address: the new transport needs the socket %s, which %d calls still use: change it again when they have ended, or change sip-port too", want.bind, calls)
+		}
+		// A retired transport with no call left holds it: close it now.
+		if u.takeBack(holder.ident) == holder {
+			holder.close()
+		}
+	} else if holder == cur {
+		if calls > 0 {
+			u.web.Store(prevWeb)
+			return fmt.Errorf("sip/sip-address: the new transport needs the socket %s, which %d calls still use: change it again when they have ended, or change sip-port too", want.bind, calls)
+		}
+		// The running transport holds the socket and no call uses it:
+		// close it, then open the new one in its place (a brief pause in
+		// which the SIP Server's retransmissions cover for us).
+		cur.close()
+		t, err := u.newTransport(o)
+		if err != nil {
+			if back, berr := u.newTransport(old); berr == nil {
+				u.tr.Store(back)
+			} else {
+				u.log.Error("SIP transport lost: neither the new nor the previous one could be opened", "error", berr)
+			}
+			u.web.Store(prevWeb)
+			return err
+		}
+		u.tr.Store(t)
+		u.opts.Store(&o)
+		u.reregisterAll()
+		return nil
+	}
+	t, err := u.newTransport(o)
+	if err != nil {
+		u.web.Store(prevWeb)
+		return err
+	}
+	u.tr.Store(t)
+	u.opts.Store(&o)
+	u.reregisterAll()
+	u.retire(cur)
+	return nil
+}
+
+// transportIdent says what the transport for o would be, without opening it.
+func (u *UA) transportIdent(o options.SIP, w options.Web) (id struct{ bind, ident string }) {
+	local, advertise := u.addresses(o)
+	id.bind = o.Transport + " " + net.JoinHostPort(local.String(), strconv.Itoa(o.Port))
+	id.ident = id.bind + " as " + advertise
+	if o.Transport == "tls" {
+		cert, key := o.TLSCertificate, o.TLSCertificateKey
+		if cert == "" {
+			cert, key = w.Certificate, w.CertificateKey
+		}
+		id.ident += " tls " + cert + " " + key + " " + o.TLSCA
+	}
+	return id
+}
+
+// takeBack returns the retiring transport that is ident, no longer retiring.
+func (u *UA) takeBack(ident string) *transport {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for t := range u.retiring {
+		if t.ident == ident {
+			delete(u.retiring, t)
+			return t
+		}
 	}
 	return nil
+}
+
+// socketHolder returns the transport (running or retiring) bound to bind,
+// and how many dialogs use it.
+func (u *UA) socketHolder(bind string) (*transport, int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var holder *transport
+	if cur := u.tr.Load(); cur != nil && cur.bind == bind {
+		holder = cur
+	}
+	for t := range u.retiring {
+		if t.bind == bind {
+			holder = t
+		}
+	}
+	if holder == nil {
+		return nil, 0
+	}
+	n := 0
+	for _, d := range u.dialogs {
+		if d.t == holder {
+			n++
+		}
+	}
+	return holder, n
+}
+
+// retire closes t in the background once no dialog uses it, unless it is
+// taken back first.
+func (u *UA) retire(t *transport) {
+	u.mu.Lock()
+	u.retiring[t] = true
+	u.mu.Unlock()
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		u.retireTransport(t)
+	}()
 }
 
 // Stop unregisters every DN, hangs up every dialog and closes the transport.
@@ -245,9 +365,11 @@ func (u *UA) serverURI(user string) (sip.Uri, error) {
 }
 
 // newTransport starts a sipgo user agent listening on the SIP port.
-func (u *UA) newTransport(o options.SIP) (*transport, error) {
-	advertise := o.Address
-	local := netip.IPv4Unspecified()
+// addresses returns the address the transport for o binds and the host it
+// advertises in Via and Contact.
+func (u *UA) addresses(o options.SIP) (local netip.Addr, advertise string) {
+	advertise = o.Address
+	local = netip.IPv4Unspecified()
 	if s := u.serverAddr(); !s.IsZero() {
 		if a, err := netip.ParseAddr(s.Host); err == nil {
 			if ip := localIPFor(a); ip.IsValid() {
@@ -264,6 +386,12 @@ func (u *UA) newTransport(o options.SIP) (*transport, error) {
 			advertise = firstLocalIP().String()
 		}
 	}
+	return local, advertise
+}
+
+func (u *UA) newTransport(o options.SIP) (*transport, error) {
+	local, advertise := u.addresses(o)
+	id := u.transportIdent(o, *u.web.Load())
 	slogger := slog.New(logging.NewSlogHandler(u.log.Named("sipgo")))
 	uaOpts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent("WebRTC-Gateway/" + version.Base),
@@ -301,7 +429,8 @@ func (u *UA) newTransport(o options.SIP) (*transport, error) {
 		ua.Close()
 		return nil, err
 	}
-	t := &transport{network: o.Transport, advertise: advertise, port: o.Port, ua: ua, srv: srv, cli: cli, done: make(chan struct{})}
+	t := &transport{network: o.Transport, advertise: advertise, port: o.Port, bind: id.bind, ident: id.ident,
+		ua: ua, srv: srv, cli: cli, done: make(chan struct{})}
 	t.dialogUA = &sipgo.DialogUA{Client: cli, ContactHDR: t.contact("")}
 	u.handle(t)
 
@@ -386,32 +515,32 @@ func (t *transport) close() {
 	<-t.done
 }
 
-// retireTransport closes a replaced transport once no dialog uses it.
+// retireTransport closes a replaced transport once no dialog uses it, or
+// leaves it alone when it was taken back meanwhile.
 func (u *UA) retireTransport(t *transport) {
 	for {
-		if !u.transportInUse(t) {
+		u.mu.Lock()
+		retiring, inUse := u.retiring[t], false
+		for _, d := range u.dialogs {
+			inUse = inUse || d.t == t
+		}
+		if retiring && (!inUse || u.ctx.Err() != nil) {
+			delete(u.retiring, t)
+		}
+		u.mu.Unlock()
+		if !retiring {
+			return // taken back
+		}
+		if !inUse || u.ctx.Err() != nil {
 			break
 		}
 		select {
 		case <-u.ctx.Done():
 		case <-time.After(time.Second):
-			continue
 		}
-		break
 	}
 	t.close()
 	u.log.Info("old SIP transport closed", "transport", t.network, "port", t.port)
-}
-
-func (u *UA) transportInUse(t *transport) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for _, d := range u.dialogs {
-		if d.t == t {
-			return true
-		}
-	}
-	return false
 }
 
 // tlsConfigs builds the TLS client (verifying the SIP Server against
