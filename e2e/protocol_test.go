@@ -182,6 +182,38 @@ func TestIncomingCallProtocol(t *testing.T) {
 	}
 }
 
+// TestSimultaneousIncoming: one sipp places two calls to 7001 a
+// millisecond apart. A browser takes one call at a time, so exactly one
+// INVITE reaches it and the other is refused with 486 while the first is
+// still being set up (the soak harness once saw both offers reach the
+// browser: the check and the reservation were not one step).
+func TestSimultaneousIncoming(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
+	far := testpeers.StartRTPPeer(t, testpeers.RTPPeerConfig{Send: testpeers.PCMU})
+	ctx := ctxTimeout(t, 60*time.Second)
+	c := g.mustSignIn("7001", "secret1")
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: "uac_call.xml", Remote: sip.k.Addr(), Service: "7001",
+		MediaPort: far.Port(), Calls: 2, Args: []string{"-r", "1000", "-l", "2"}, Keys: map[string]string{"hold_ms": "3000"}})
+	peer, offer := c.expect(ctx, "SDP ")
+	b := newPionBrowser(t)
+	c.mustSend(peer, b.answer(offer))
+	b.waitReceived(ctx, 20)
+	if _, err := far.WaitFor(ctx, func(s testpeers.RTPStats) bool { return s.Packets > 20 }); err != nil {
+		t.Fatalf("the caller got no media from the browser: %v", err)
+	}
+	// A second offer before the hang-up fails here.
+	c.expect(ctx, "BYE")
+	err := sipp.Wait(ctx)
+	msgs := sipp.Messages()
+	if err == nil {
+		t.Fatalf("sipp: both calls succeeded; want one refused with 486\n%s", msgs)
+	}
+	if !strings.Contains(msgs, "SIP/2.0 486 Busy Here") {
+		t.Errorf("sipp: %v; no 486 Busy Here for the second call\n%s", err, msgs)
+	}
+}
+
 // TestIncomingRejected: the browser rejects (BYE before answering): 486.
 func TestIncomingRejected(t *testing.T) {
 	sip := startSIPSide(t, testpeers.KamailioConfig{})

@@ -105,6 +105,7 @@ func (r *Registration) register(ctx context.Context, unregister bool) error {
 	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
 	defer cancel()
 
+	retried := false
 	for attempt := 0; attempt < 2; attempt++ { // a second try for 423 Interval Too Brief
 		req := sip.NewRequest(sip.REGISTER, target)
 		req.SetTransport(t.network)
@@ -134,7 +135,19 @@ func (r *Registration) register(ctx context.Context, unregister bool) error {
 		r.mu.Lock()
 		r.cseq = req.CSeq().SeqNo + 1
 		r.mu.Unlock()
+		if errors.Is(err, errTransportClosed) && !unregister {
+			// A reload replaced the transport under the request: once
+			// more through the one now in use.
+			if next := u.tr.Load(); next != nil && next != t && !retried {
+				t, retried = next, true
+				attempt--
+				continue
+			}
+		}
 		if err != nil {
+			if errors.Is(err, errTransportClosed) {
+				return err
+			}
 			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || isTransportError(err) {
 				u.setReachable(false, err)
 				return fmt.Errorf("%w: %v", ErrUnreachable, err)
@@ -275,6 +288,8 @@ func (r *Registration) refreshLoop() {
 		switch {
 		case err == nil:
 			backoff = 0
+		case errors.Is(err, errTransportClosed):
+			backoff = time.Second // replaced meanwhile: the reload re-registers too
 		case errors.Is(err, ErrUnreachable):
 			backoff = min(max(2*backoff, 2*time.Second), 60*time.Second)
 			r.u.log.Warn("registration refresh failed; retrying", "dn", r.DN, "retry_in", backoff.String(), "error", err)
@@ -298,7 +313,11 @@ func (r *Registration) reregister() {
 		return
 	default:
 	}
-	if err := r.register(r.u.ctx, false); err != nil {
+	switch err := r.register(r.u.ctx, false); {
+	case errors.Is(err, errTransportClosed):
+		// Replaced again meanwhile: that reload re-registers the DN.
+		r.u.log.Debug("re-registration overtaken by another transport change", "dn", r.DN)
+	case err != nil:
 		r.u.log.Warn("re-registration failed", "dn", r.DN, "error", err)
 	}
 }
@@ -366,24 +385,37 @@ func (u *UA) Registered(dn string) *Registration {
 	return u.regs[dn]
 }
 
-// errNoResponse is a request that ended without a response or an error:
-// sipgo answers so when the transport closes under it (a reload).
-var errNoResponse = errors.New("no response: the SIP transport closed")
-
 // do sends req on t and waits for its final response.
 func do(ctx context.Context, t *transport, req *sip.Request) (*sip.Response, error) {
-	res, err := t.cli.Do(ctx, req)
-	if err == nil && res == nil {
-		err = errNoResponse
+	if !t.acquire() {
+		return nil, errTransportClosed
 	}
-	return res, err
+	defer t.release()
+	res, err := t.cli.Do(ctx, req)
+	return checkResponse(t, res, err)
 }
 
 // doDigest answers the challenge res with dn's credentials.
 func doDigest(ctx context.Context, t *transport, req *sip.Request, res *sip.Response, dn, password string) (*sip.Response, error) {
+	if !t.acquire() {
+		return nil, errTransportClosed
+	}
+	defer t.release()
 	res, err := t.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: dn, Password: password})
-	if err == nil && res == nil {
-		err = errNoResponse
+	return checkResponse(t, res, err)
+}
+
+// checkResponse names what ended a request cut by its transport closing:
+// sipgo returns no response and no error then, or a transport error.
+func checkResponse(t *transport, res *sip.Response, err error) (*sip.Response, error) {
+	t.useMu.Lock()
+	closing := t.closing
+	t.useMu.Unlock()
+	switch {
+	case err == nil && res == nil:
+		return nil, errTransportClosed
+	case err != nil && closing:
+		return nil, fmt.Errorf("%w: %v", errTransportClosed, err)
 	}
 	return res, err
 }

@@ -94,7 +94,32 @@ type transport struct {
 	dialogUA  *sipgo.DialogUA
 	cancel    func() // closes the listener
 	done      chan struct{}
+
+	// Requests hold a use of the transport while they are sent, and none
+	// starts once it closes: sipgo would otherwise open a fresh socket on
+	// the SIP port for a request sent through a closed transport, and a
+	// transport reopened in place could not bind it.
+	useMu   sync.Mutex
+	closing bool
+	users   sync.WaitGroup
 }
+
+// errTransportClosed is a request sent through, or cut by, a transport
+// that closed (a reload replaced it): not a verdict on the SIP Server.
+var errTransportClosed = errors.New("the SIP transport closed")
+
+// acquire takes a use of t for one request; false once t is closing.
+func (t *transport) acquire() bool {
+	t.useMu.Lock()
+	defer t.useMu.Unlock()
+	if t.closing {
+		return false
+	}
+	t.users.Add(1)
+	return true
+}
+
+func (t *transport) release() { t.users.Done() }
 
 // New returns the user agent for set; Start listens.
 func New(set *options.Set, deps Deps) *UA {
@@ -507,11 +532,18 @@ func (t *transport) contact(user string) sip.ContactHeader {
 	return sip.ContactHeader{Address: uri}
 }
 
+// close refuses new requests, closes the listener and the sipgo layers
+// (which ends the requests in flight) and returns once those have returned
+// and the socket is released.
 func (t *transport) close() {
+	t.useMu.Lock()
+	t.closing = true
+	t.useMu.Unlock()
 	t.cancel()
 	t.srv.Close()
 	t.cli.Close()
 	t.ua.Close()
+	t.users.Wait()
 	<-t.done
 }
 
@@ -629,8 +661,8 @@ func (u *UA) ping() {
 	req.SetTransport(t.network)
 	ctx, cancel := context.WithTimeout(u.ctx, 5*time.Second)
 	defer cancel()
-	_, err = t.cli.Do(ctx, req)
-	if u.ctx.Err() != nil {
+	_, err = do(ctx, t, req)
+	if u.ctx.Err() != nil || errors.Is(err, errTransportClosed) {
 		return
 	}
 	u.setReachable(err == nil, err)
