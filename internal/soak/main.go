@@ -36,10 +36,15 @@ import (
 	"syscall"
 	"time"
 
+	"webrtcgw/internal/netns"
 	"webrtcgw/internal/testpeers"
 )
 
 func main() { os.Exit(soakMain(os.Args[1:])) }
+
+// envNetns marks the harness process that re-executed itself in a new
+// network namespace.
+const envNetns = "SOAK_NETNS"
 
 func soakMain(args []string) int {
 	cfg := defaultConfig()
@@ -64,7 +69,7 @@ func soakMain(args []string) int {
 	fs.Uint64Var(&cfg.seed, "seed", 0, "random seed (0: random)")
 	jsonFile := fs.String("json", "", "write the summary as JSON to `file`")
 	fs.BoolVar(&cfg.verbose, "v", false, "log every call and option change")
-	netns := fs.Bool("netns", true, "run inside a new network namespace that has only loopback")
+	isolate := fs.Bool("netns", true, "run inside a new network namespace that has only loopback")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -102,15 +107,15 @@ func soakMain(args []string) int {
 		cfg.bin = abs
 	}
 	switch {
-	case inChildNetns():
-		if err := loopbackUp(); err != nil {
+	case os.Getenv(envNetns) != "":
+		if err := netns.LoopbackUp(); err != nil {
 			fmt.Fprintf(os.Stderr, "soak: %v\n", err)
 			return 2
 		}
-	case *netns && !testpeers.InPrivateNetns():
+	case *isolate && !netns.Private():
 		// Everything runs in the child; it gets the binaries built here
 		// (the build may need the network).
-		code, err := runInNetns(append(args, "-bin", cfg.bin, "-json", *jsonFile))
+		code, err := netns.Reexec(append(args, "-bin", cfg.bin, "-json", *jsonFile), envNetns, "1")
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "soak: %v\n", err)
 			return 2

@@ -9,91 +9,36 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"webrtcgw/internal/childproc"
 )
 
-// proc is a process the harness started: in a process group of its own,
-// killed by the kernel if the harness dies. A goroutine locked to its OS
-// thread (Pdeathsig fires when the starting thread exits) starts it, waits
-// for it and closes done.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *os.File
-	done chan struct{}
-	err  error // from Wait; read after done
-}
-
-// startProc runs bin with args, its output appended to logFile.
-func startProc(name, logFile, dir, bin string, args ...string) (*proc, error) {
+// startProc runs bin with args in dir, its output appended to logFile, as
+// a child that dies with the harness (childproc).
+func startProc(name, logFile, dir, bin string, args ...string) (*childproc.Process, error) {
 	out, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
+	// The child has its own copy of the descriptor once started.
+	defer out.Close()
 	fmt.Fprintf(out, "$ %s %s\n", bin, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p := &proc{name: name, cmd: cmd, out: out, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-		out.Close()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		out.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	return p, nil
+	return childproc.Start(name, cmd)
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// exitCode is the exit status of an exited process (-1: killed by a signal).
-func (p *proc) exitCode() int {
-	if p.cmd.ProcessState == nil {
-		return -1
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-// stop sends SIGTERM, waits up to grace, then kills the process group. It
-// reports whether the process ended within grace.
-func (p *proc) stop(grace time.Duration) bool {
+// stopProc stops p (nil: never started), SIGTERM then SIGKILL after grace;
+// it reports whether p ended within grace.
+func stopProc(p *childproc.Process, grace time.Duration) bool {
 	if p == nil {
 		return true
 	}
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	clean := true
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		clean = false
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
+	clean, _ := p.Stop(grace)
 	return clean
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"webrtcgw/confserv/api"
 	"webrtcgw/confserv/client"
+	"webrtcgw/internal/childproc"
 	"webrtcgw/internal/soak/farend"
 	"webrtcgw/internal/testpeers"
 	"webrtcgw/lca/control"
@@ -45,16 +46,16 @@ const (
 type stack struct {
 	dir      string
 	bin      string
-	kam      *proc
+	kam      *childproc.Process
 	kamPort  int
-	cs       *proc
+	cs       *childproc.Process
 	csPort   int
 	admin    *client.Client // the admin, for credentials
 	op       *client.Client // the operator who changes options
-	lca      *proc
+	lca      *childproc.Process
 	lcaPort  int
 	lcaCtl   *control.Client
-	gw       *proc // nil under the LCA
+	gw       *childproc.Process // nil under the LCA
 	gwDir    string
 	far      *farend.FarEnd
 	turn     *turn.Server
@@ -155,15 +156,15 @@ func (s *stack) startTURN() error {
 }
 
 // waitFor calls check until it succeeds, p exits, or within passes.
-func waitFor(within time.Duration, p *proc, check func() error) error {
+func waitFor(within time.Duration, p *childproc.Process, check func() error) error {
 	deadline := time.Now().Add(within)
 	for {
 		err := check()
 		if err == nil {
 			return nil
 		}
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited (%v): %w", p.name, p.err, err)
+		if p != nil && p.Exited() {
+			return fmt.Errorf("%s exited (%v): %w", p.Name(), p.Err(), err)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not ready after %v: %w", within, err)
@@ -319,7 +320,7 @@ func (h *harness) startGateway(ctx context.Context, tokenFile, hostToken string)
 	}
 	certFile := filepath.Join(s.gwDir, "data", "tls", "self-signed.crt")
 	return waitFor(60*time.Second, s.gw, func() error {
-		if h.cfg.lca && s.lca.exited() {
+		if h.cfg.lca && s.lca.Exited() {
 			return errors.New("the LCA exited")
 		}
 		pem, err := os.ReadFile(certFile)
@@ -354,11 +355,11 @@ func (h *harness) stopGateway() int {
 		if s.gw == nil {
 			return 0
 		}
-		if !s.gw.stop(60 * time.Second) {
+		if !stopProc(s.gw, 60*time.Second) {
 			h.log.Printf("the gateway did not stop within 60 s of SIGTERM: killed")
 			return -1
 		}
-		return s.gw.exitCode()
+		return s.gw.ExitCode()
 	}
 	if s.lcaCtl == nil {
 		return -1
@@ -401,9 +402,9 @@ func (h *harness) stopStack() {
 	if s.lcaCtl != nil {
 		s.lcaCtl.Close()
 	}
-	s.lca.stop(15 * time.Second)
-	s.cs.stop(15 * time.Second)
-	s.kam.stop(5 * time.Second)
+	stopProc(s.lca, 15*time.Second)
+	stopProc(s.cs, 15*time.Second)
+	stopProc(s.kam, 5*time.Second)
 	if s.far != nil {
 		s.far.Close()
 	}

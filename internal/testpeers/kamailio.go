@@ -25,6 +25,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"webrtcgw/internal/childproc"
 )
 
 // Digest algorithms that Kamailio's auth module (5.6) can challenge with
@@ -205,7 +207,7 @@ type Kamailio struct {
 	certPath string // the TLS certificate (and its own CA)
 	cfgPath  string
 	logPath  string
-	proc     *process
+	proc     *childproc.Process
 	stop     sync.Once
 }
 
@@ -282,7 +284,7 @@ func (k *Kamailio) start(t testing.TB, bin, dir string) error {
 	)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	proc, err := startProcess("kamailio", cmd)
+	proc, err := childproc.Start("kamailio", cmd)
 	if err != nil {
 		return err
 	}
@@ -291,7 +293,7 @@ func (k *Kamailio) start(t testing.TB, bin, dir string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), kamailioReadyTimeout)
 	defer cancel()
 	if err := k.waitReady(ctx); err != nil {
-		proc.stop(time.Second)
+		proc.Stop(time.Second)
 		if strings.Contains(readTail(k.logPath, maxLogPrint), "Address already in use") {
 			return fmt.Errorf("kamailio on port %d: %w: %w", k.port, errPortInUse, err)
 		}
@@ -314,8 +316,8 @@ func (k *Kamailio) waitReady(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-k.proc.done:
-			return fmt.Errorf("exited before it was ready (%v)", k.proc.err)
+		case <-k.proc.Done():
+			return fmt.Errorf("exited before it was ready (%v)", k.proc.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("not ready after %v: %w", kamailioReadyTimeout, err)
 		case <-time.After(interval):
@@ -354,7 +356,7 @@ func (k *Kamailio) Log() string { return readTail(k.logPath, maxLogPrint) }
 // Stop stops Kamailio (SIGTERM, then SIGKILL of its process group after 5 s)
 // and waits for it. It is safe to call more than once; t.Cleanup calls it.
 func (k *Kamailio) Stop() {
-	k.stop.Do(func() { k.proc.stop(5 * time.Second) })
+	k.stop.Do(func() { k.proc.Stop(5 * time.Second) })
 }
 
 // sipOptionsPing sends one OPTIONS request over UDP to addr and waits for a

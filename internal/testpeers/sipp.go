@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"webrtcgw/internal/childproc"
 )
 
 // scenarioFS holds the sipp scenarios of the package.
@@ -139,7 +141,7 @@ type SippConfig struct {
 type Sipp struct {
 	name     string
 	port     int
-	proc     *process
+	proc     *childproc.Process
 	outPath  string
 	msgPath  string
 	errPath  string
@@ -239,7 +241,7 @@ func StartSipp(t testing.TB, cfg SippConfig) *Sipp {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
-	s.proc, err = startProcess("sipp", cmd)
+	s.proc, err = childproc.Start("sipp", cmd)
 	if err != nil {
 		t.Fatalf("StartSipp: %v", err)
 	}
@@ -252,7 +254,7 @@ func StartSipp(t testing.TB, cfg SippConfig) *Sipp {
 	}
 	deadline := time.Now().Add(sippReadyTimeout)
 	for !portBound(network, s.port) {
-		if s.proc.exited() {
+		if s.proc.Exited() {
 			t.Fatalf("StartSipp %s: %v", name, s.exitError())
 		}
 		if time.Now().After(deadline) {
@@ -295,7 +297,7 @@ func (s *Sipp) URI() string { return "sip:" + s.Addr() }
 // quotes its error trace. When ctx ends first, Wait kills sipp and says so.
 func (s *Sipp) Wait(ctx context.Context) error {
 	select {
-	case <-s.proc.done:
+	case <-s.proc.Done():
 		return s.exitError()
 	case <-ctx.Done():
 		s.Kill()
@@ -304,13 +306,13 @@ func (s *Sipp) Wait(ctx context.Context) error {
 }
 
 // Exited reports whether sipp has exited.
-func (s *Sipp) Exited() bool { return s.proc.exited() }
+func (s *Sipp) Exited() bool { return s.proc.Exited() }
 
 // Kill kills sipp if it still runs and waits for it. It is safe to call more
 // than once; t.Cleanup calls it.
 func (s *Sipp) Kill() {
-	if !s.proc.exited() {
-		s.proc.kill()
+	if !s.proc.Exited() {
+		s.proc.Kill()
 	}
 }
 
@@ -319,7 +321,7 @@ func (s *Sipp) Messages() string { return readTail(s.msgPath, maxLogPrint) }
 
 // exitError turns the exit status of an exited sipp into nil or an error.
 func (s *Sipp) exitError() error {
-	code := s.proc.exitCode()
+	code := s.proc.ExitCode()
 	if code == 0 {
 		return nil
 	}
