@@ -107,34 +107,8 @@ func (r *Registration) register(ctx context.Context, unregister bool) error {
 
 	retried := false
 	for attempt := 0; attempt < 2; attempt++ { // a second try for 423 Interval Too Brief
-		req := sip.NewRequest(sip.REGISTER, target)
-		req.SetTransport(t.network)
-		from := sip.FromHeader{Address: aor, Params: sip.NewParams()}
-		from.Params.Add("tag", sip.GenerateTagN(16))
-		to := sip.ToHeader{Address: aor}
-		callID := sip.CallIDHeader(r.callID)
-		r.mu.Lock()
-		cseq := sip.CSeqHeader{SeqNo: r.cseq, MethodName: sip.REGISTER}
-		r.mu.Unlock()
 		contact := t.contact(r.DN)
-		exp := sip.ExpiresHeader(expires)
-		req.AppendHeader(&from)
-		req.AppendHeader(&to)
-		req.AppendHeader(&callID)
-		req.AppendHeader(&cseq)
-		req.AppendHeader(&contact)
-		req.AppendHeader(&exp)
-
-		res, err := do(ctx, t, req)
-		for n := 0; err == nil && n < maxChallenges && (res.StatusCode == 401 || res.StatusCode == 407); n++ {
-			if r.password == "" {
-				break
-			}
-			res, err = doDigest(ctx, t, req, res, r.DN, r.password)
-		}
-		r.mu.Lock()
-		r.cseq = req.CSeq().SeqNo + 1
-		r.mu.Unlock()
+		res, err := r.exchange(ctx, t, target, aor, contact, expires)
 		if errors.Is(err, errTransportClosed) && !unregister {
 			// A reload replaced the transport under the request: once
 			// more through the one now in use.
@@ -194,6 +168,20 @@ func (r *Registration) dropBinding(ctx context.Context, t *transport, target, ao
 	if old.Address.String() == contact.Address.String() {
 		return // the same binding: nothing moved
 	}
+	res, err := r.exchange(ctx, t, target, aor, old, 0)
+	switch {
+	case err != nil:
+		r.u.log.Warn("old binding not removed; it expires by itself", "dn", r.DN, "contact", old.Address.String(), "error", err)
+	case !res.IsSuccess():
+		r.u.log.Warn("old binding not removed; it expires by itself", "dn", r.DN, "contact", old.Address.String(), "status", res.StatusCode)
+	default:
+		r.u.log.Debug("old binding removed", "dn", r.DN, "contact", old.Address.String())
+	}
+}
+
+// exchange sends one REGISTER of contact with expires (seconds) through t
+// in the DN's Call-ID and CSeq sequence, answering digest challenges.
+func (r *Registration) exchange(ctx context.Context, t *transport, target, aor sip.Uri, contact sip.ContactHeader, expires int) (*sip.Response, error) {
 	req := sip.NewRequest(sip.REGISTER, target)
 	req.SetTransport(t.network)
 	from := sip.FromHeader{Address: aor, Params: sip.NewParams()}
@@ -203,13 +191,14 @@ func (r *Registration) dropBinding(ctx context.Context, t *transport, target, ao
 	r.mu.Lock()
 	cseq := sip.CSeqHeader{SeqNo: r.cseq, MethodName: sip.REGISTER}
 	r.mu.Unlock()
-	exp := sip.ExpiresHeader(0)
+	exp := sip.ExpiresHeader(expires)
 	req.AppendHeader(&from)
 	req.AppendHeader(&to)
 	req.AppendHeader(&callID)
 	req.AppendHeader(&cseq)
-	req.AppendHeader(&old)
+	req.AppendHeader(&contact)
 	req.AppendHeader(&exp)
+
 	res, err := do(ctx, t, req)
 	for n := 0; err == nil && n < maxChallenges && (res.StatusCode == 401 || res.StatusCode == 407); n++ {
 		if r.password == "" {
@@ -220,14 +209,7 @@ func (r *Registration) dropBinding(ctx context.Context, t *transport, target, ao
 	r.mu.Lock()
 	r.cseq = req.CSeq().SeqNo + 1
 	r.mu.Unlock()
-	switch {
-	case err != nil:
-		r.u.log.Warn("old binding not removed; it expires by itself", "dn", r.DN, "contact", old.Address.String(), "error", err)
-	case !res.IsSuccess():
-		r.u.log.Warn("old binding not removed; it expires by itself", "dn", r.DN, "contact", old.Address.String(), "status", res.StatusCode)
-	default:
-		r.u.log.Debug("old binding removed", "dn", r.DN, "contact", old.Address.String())
-	}
+	return res, err
 }
 
 // grantedExpiry reads the expiry the server granted for our Contact
