@@ -134,6 +134,7 @@ type listener struct {
 	https    bool
 	draining chan struct{} // closed when this listener is being retired: /wait answers at once
 	served   chan struct{} // closed when Serve has returned
+	conns    atomic.Int64  // connections accepted and not yet closed
 }
 
 // New returns a server for set; Start binds it.
@@ -220,6 +221,13 @@ func (s *Server) Reload(ctx context.Context, next *options.Set) error {
 		for _, l := range keep {
 			retired = append(retired, l)
 		}
+		// Answers on the old listeners' connections say "Connection:
+		// close" from now on, so that clients move to the new listener
+		// request by request during the linger and few idle connections
+		// are left to close under a client when the old listener stops.
+		for _, l := range retired {
+			l.srv.SetKeepAlivesEnabled(false)
+		}
 		s.retiring.Add(1)
 		go func() {
 			defer s.retiring.Done()
@@ -243,13 +251,14 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Unlock()
 	close(s.stopLinger)
 	defer s.retiring.Wait()
-	var first error
 	for _, l := range ls {
-		close(l.draining)
-		if err := l.srv.Shutdown(ctx); err != nil && first == nil {
+		l.srv.SetKeepAlivesEnabled(false)
+	}
+	var first error
+	for _, err := range s.drain(ctx, ls) {
+		if first == nil {
 			first = err
 		}
-		<-l.served
 	}
 	if s.sweepStop != nil {
 		close(s.sweepStop)
@@ -389,6 +398,14 @@ func (s *Server) newListener(ln net.Listener, https bool) *listener {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          s.log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				l.conns.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				l.conns.Add(-1)
+			}
+		},
 		BaseContext: func(net.Listener) context.Context {
 			return context.WithValue(context.Background(), drainKey{}, l.draining)
 		},
@@ -419,6 +436,11 @@ func (s *Server) serve(l *listener) {
 		} else {
 			err = l.srv.Serve(l.ln)
 		}
+		select {
+		case <-l.draining:
+			return // drain closed the socket
+		default:
+		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("listener failed", "address", l.ln.Addr().String(), "error", err)
 		}
@@ -429,15 +451,45 @@ func (s *Server) serve(l *listener) {
 func (s *Server) retire(ls []*listener, grace time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	errs := s.drain(ctx, ls)
 	for _, l := range ls {
-		close(l.draining)
-		if err := l.srv.Shutdown(ctx); err != nil {
+		if err := errs[l]; err != nil {
 			s.log.Warn("old listener did not drain in time", "address", l.ln.Addr().String(), "error", err)
-			l.srv.Close()
 		}
-		<-l.served
 		s.log.Info("stopped listening", "address", l.ln.Addr().String())
 	}
+}
+
+// drain stops ls accepting, answers their hanging /wait and lets every
+// connection they accepted finish its request, until ctx is done; then it
+// closes what is left. It returns the listeners that did not drain in time.
+//
+// http.Server.Shutdown alone would drop a connection that was accepted
+// but had not sent its request yet (a client that had just connected): it
+// closes such a connection without an answer once its request arrives. So
+// the listening socket is closed first, and Shutdown comes only when the
+// connections it accepted are done (keep-alives are off by now: each
+// closes after its answer).
+func (s *Server) drain(ctx context.Context, ls []*listener) map[*listener]error {
+	for _, l := range ls {
+		close(l.draining)
+		l.ln.Close()
+	}
+	errs := map[*listener]error{}
+	for _, l := range ls {
+		<-l.served // every accepted connection is counted now
+		for l.conns.Load() > 0 && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		if err := l.srv.Shutdown(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs[l] = err
+			l.srv.Close()
+		}
+	}
+	return errs
 }
 
 // sweep expires sessions that stopped polling. It runs until Stop.

@@ -1,13 +1,16 @@
 package web
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -199,5 +202,66 @@ func TestListenerReload(t *testing.T) {
 	}
 	if res, _ := ts.do("GET", "/health", "", nil); res.StatusCode != 200 {
 		t.Errorf("running listener after a refused reload: %d", res.StatusCode)
+	}
+}
+
+// TestListenerRetireAnswersEveryConnection: during the linger the old
+// listener's answers say "Connection: close", and a client that connected
+// to it just before it closed still gets the answer to its request.
+func TestListenerRetireAnswersEveryConnection(t *testing.T) {
+	ts := startServer(t, nil)
+	oldAddr := strings.TrimPrefix(ts.base, "https://")
+	tlsConf := ts.client.Transport.(*http.Transport).TLSClientConfig
+	request := func(c net.Conn) (*http.Response, error) {
+		if _, err := io.WriteString(c, "GET /health HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+			return nil, err
+		}
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil {
+			res.Body.Close()
+		}
+		return res, err
+	}
+	// A connection that keeps alive before the change.
+	before, err := tls.Dial("tcp", oldAddr, tlsConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer before.Close()
+	if res, err := request(before); err != nil || res.Close {
+		t.Fatalf("before the change: %v, Connection: close %v; want kept alive", err, res != nil && res.Close)
+	}
+
+	set, err := options.Parse(options.Sections{"web": {"listen-address": "127.0.0.1", "https-port": strconv.Itoa(freePort(t))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.srv.linger = 500 * time.Millisecond
+	// Connected during the linger, the request sent only once the old
+	// listener has stopped accepting.
+	if err := ts.srv.Reload(context.Background(), set); err != nil {
+		t.Fatal(err)
+	}
+	late, err := tls.Dial("tcp", oldAddr, tlsConf)
+	if err != nil {
+		t.Fatalf("the old listener during the linger: %v", err)
+	}
+	defer late.Close()
+	if res, err := request(before); err == nil && !res.Close {
+		t.Error("an answer on the old listener during the linger keeps the connection alive; want Connection: close")
+	}
+	waitFor(t, func() bool {
+		c, err := net.DialTimeout("tcp", oldAddr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, "the old listener stops accepting")
+	res, err := request(late)
+	if err != nil {
+		t.Fatalf("a request on a connection the old listener accepted before it closed: %v; want an answer", err)
+	}
+	if res.StatusCode != 200 || !res.Close {
+		t.Errorf("answer = %d, Connection: close %v; want 200 and close", res.StatusCode, res.Close)
 	}
 }
