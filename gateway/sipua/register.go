@@ -109,10 +109,10 @@ func (r *Registration) register(ctx context.Context, unregister bool) error {
 	for attempt := 0; attempt < 2; attempt++ { // a second try for 423 Interval Too Brief
 		contact := t.contact(r.DN)
 		res, err := r.exchange(ctx, t, target, aor, contact, expires)
-		if errors.Is(err, errTransportClosed) && !unregister {
+		if errors.Is(err, errTransportClosed) && !unregister && !retried {
 			// A reload replaced the transport under the request: once
-			// more through the one now in use.
-			if next := u.tr.Load(); next != nil && next != t && !retried {
+			// more through the one that takes its place.
+			if next := u.successor(ctx, t); next != nil {
 				t, retried = next, true
 				attempt--
 				continue
@@ -156,6 +156,27 @@ func (r *Registration) register(ctx context.Context, unregister bool) error {
 		return &StatusError{Code: res.StatusCode, Reason: res.Reason}
 	}
 	return errors.New("REGISTER: 423 Interval Too Brief twice")
+}
+
+// successorWait bounds the wait for the transport that replaces a closed
+// one: a transport reopened in place is closed before its successor opens.
+const successorWait = 2 * time.Second
+
+// successor returns the transport in use once it is no longer the closed
+// t, or nil when none replaces it in time.
+func (u *UA) successor(ctx context.Context, t *transport) *transport {
+	ctx, cancel := context.WithTimeout(ctx, successorWait)
+	defer cancel()
+	for {
+		if next := u.tr.Load(); next != t {
+			return next
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // dropBinding removes the binding of old, the Contact of the transport the

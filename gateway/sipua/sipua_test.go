@@ -531,6 +531,19 @@ func TestTransportSameSocket(t *testing.T) {
 	if err := reload(nil); err != nil {
 		t.Fatal(err)
 	}
+	// Two reopens in quick succession: the DN ends registered once, at the
+	// address in use (a re-REGISTER cut by the second reopen went through
+	// the transport that took its place).
+	want := "sip:7001@127.0.0.1:" + port
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got := bindings(t, k.Addr(), "7001", "secret")
+		if len(got) == 1 && got[0] == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bindings after the reopens = %v, want [%s]", got, want)
+		}
+	}
 
 	// A call on this transport; then the port moves, and moves back.
 	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: testpeers.ScenarioUASAnswer, Port: sippPort, MediaPort: 42000})
