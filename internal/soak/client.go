@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"regexp"
 	"slices"
 	"strings"
@@ -52,21 +53,18 @@ func redact(path string) string { return sessionRE.ReplaceAllString(path, "$1…
 // cut short because ctx ended is not counted failed.
 func (c *webClient) do(ctx context.Context, what, method, path, body string, want ...int) (int, http.Header, string, error) {
 	base := c.h.ep.get()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
-	if err != nil {
-		return 0, nil, "", err
-	}
-	req.Header.Set("Origin", origin)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
 	c.h.m.request()
 	start := time.Now()
-	res, err := c.hc.Do(req)
+	res, err := c.send(ctx, method, base+path, body)
+	if err != nil && errors.Is(err, errReusedClosed) && ctx.Err() == nil {
+		// As a browser does (Chromium's ShouldResendRequest): a request
+		// on a reused keep-alive connection that closed before any answer
+		// goes once more. The server may close an idle
+		// connection just as the client sends on it (an old listener
+		// drained after a port change, an idle timeout).
+		c.h.m.resentRequest(what, "%s: %s %s%s: %v", c.name, method, base, redact(path), err)
+		res, err = c.send(ctx, method, base+path, body)
+	}
 	if err == nil {
 		var data []byte
 		data, err = io.ReadAll(res.Body)
@@ -87,4 +85,34 @@ func (c *webClient) do(ctx context.Context, what, method, path, body string, wan
 		c.h.m.failedRequest(what, "%s: %s %s%s after %v: %v", c.name, method, base, redact(path), time.Since(start).Round(time.Millisecond), err)
 	}
 	return 0, nil, "", fmt.Errorf("%s %s: %w", method, redact(path), err)
+}
+
+// errReusedClosed marks a request whose reused connection closed before
+// any byte of an answer arrived.
+var errReusedClosed = errors.New("reused connection closed before an answer")
+
+// send makes one request as the page's script would.
+func (c *webClient) send(ctx context.Context, method, url, body string) (*http.Response, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	var reused, answered bool
+	trace := &httptrace.ClientTrace{
+		GotConn:              func(i httptrace.GotConnInfo) { reused = i.Reused },
+		GotFirstResponseByte: func() { answered = true },
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Origin", origin)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := c.hc.Do(req)
+	if err != nil && reused && !answered {
+		err = fmt.Errorf("%w: %w", errReusedClosed, err)
+	}
+	return res, err
 }

@@ -55,6 +55,15 @@ func (m *metrics) request() {
 	m.mu.Unlock()
 }
 
+// resentRequest counts a request sent again after its reused connection
+// closed before any answer (what a browser does too).
+func (m *metrics) resentRequest(what, format string, args ...any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.s.HTTP.Resent++
+	m.exampleLocked("resent request", what+": "+format, args...)
+}
+
 // failedRequest counts a request that did not get its expected status.
 func (m *metrics) failedRequest(what, format string, args ...any) {
 	m.mu.Lock()
@@ -216,6 +225,9 @@ type Summary struct {
 		Requests int64          `json:"requests"`
 		Failed   int            `json:"failed"`
 		FailedBy map[string]int `json:"failed_by"`
+		// Resent counts requests sent again, as browsers do, because a
+		// reused keep-alive connection closed before any answer.
+		Resent int `json:"resent"`
 	} `json:"http"`
 
 	Registrations struct {
@@ -349,7 +361,7 @@ func (s Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  calls placed          %d (%d outgoing, %d incoming); established %d, completed %d\n",
 		s.Calls.Placed, s.Calls.Outgoing, s.Calls.Incoming, s.Calls.Established, s.Calls.Completed)
 	fmt.Fprintf(w, "  calls dropped         %d%s\n", s.Calls.Dropped, byText(s.Calls.DroppedBy))
-	fmt.Fprintf(w, "  HTTP requests         %d, failed %d%s\n", s.HTTP.Requests, s.HTTP.Failed, byText(s.HTTP.FailedBy))
+	fmt.Fprintf(w, "  HTTP requests         %d, failed %d%s; resent on a closed keep-alive connection %d\n", s.HTTP.Requests, s.HTTP.Failed, byText(s.HTTP.FailedBy), s.HTTP.Resent)
 	fmt.Fprintf(w, "  registrations         %d sign-ins, lost %d\n", s.Registrations.SignIns, s.Registrations.Lost)
 	fmt.Fprintf(w, "  media gaps > %d ms     %d (browser received %d packets: %d arrival gaps, %d sequence gaps, longest %.0f ms; far end received %d: %d arrival gaps, %d sequence gaps, longest %.0f ms); ICE disconnected %d\n",
 		s.Media.GapThresholdMs, s.Media.Gaps,
