@@ -134,8 +134,41 @@ type listener struct {
 	https    bool
 	draining chan struct{} // closed when this listener is being retired: /wait answers at once
 	served   chan struct{} // closed when Serve has returned
-	conns    atomic.Int64  // connections accepted and not yet closed
+
+	connMu sync.Mutex
+	conns  map[net.Conn]http.ConnState // accepted and not yet closed
 }
+
+// trackConn follows a connection's state (http.Server.ConnState).
+func (l *listener) trackConn(c net.Conn, st http.ConnState) {
+	l.connMu.Lock()
+	defer l.connMu.Unlock()
+	if st == http.StateClosed || st == http.StateHijacked {
+		delete(l.conns, c)
+		return
+	}
+	l.conns[c] = st
+}
+
+// connCounts says how many of the listener's connections have not sent a
+// request yet (fresh) and how many are in a request (busy).
+func (l *listener) connCounts() (fresh, busy int) {
+	l.connMu.Lock()
+	defer l.connMu.Unlock()
+	for _, st := range l.conns {
+		switch st {
+		case http.StateNew:
+			fresh++
+		case http.StateActive:
+			busy++
+		}
+	}
+	return fresh, busy
+}
+
+// freshConnWait is how long a draining listener waits for the request of
+// a connection it accepted just before it stopped accepting.
+const freshConnWait = 2 * time.Second
 
 // New returns a server for set; Start binds it.
 func New(set *options.Set, deps Deps) *Server {
@@ -389,7 +422,7 @@ func (s *Server) bindOne(spec listenerSpec) (*listener, error) {
 type drainKey struct{}
 
 func (s *Server) newListener(ln net.Listener, https bool) *listener {
-	l := &listener{ln: ln, https: https, draining: make(chan struct{}), served: make(chan struct{})}
+	l := &listener{ln: ln, https: https, draining: make(chan struct{}), served: make(chan struct{}), conns: map[net.Conn]http.ConnState{}}
 	l.srv = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.headerTimeout,
@@ -398,14 +431,7 @@ func (s *Server) newListener(ln net.Listener, https bool) *listener {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          s.log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
-		ConnState: func(_ net.Conn, st http.ConnState) {
-			switch st {
-			case http.StateNew:
-				l.conns.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				l.conns.Add(-1)
-			}
-		},
+		ConnState:         l.trackConn,
 		BaseContext: func(net.Listener) context.Context {
 			return context.WithValue(context.Background(), drainKey{}, l.draining)
 		},
@@ -467,27 +493,33 @@ func (s *Server) retire(ls []*listener, grace time.Duration) {
 // http.Server.Shutdown alone would drop a connection that was accepted
 // but had not sent its request yet (a client that had just connected): it
 // closes such a connection without an answer once its request arrives. So
-// the listening socket is closed first, and Shutdown comes only when the
-// connections it accepted are done (keep-alives are off by now: each
-// closes after its answer).
+// the listening socket is closed first; connections in a request finish
+// (keep-alives are off by now: each closes after its answer) and one that
+// has not sent its request gets freshConnWait to send it (a browser's
+// preconnected socket may never send one); then the rest is closed.
 func (s *Server) drain(ctx context.Context, ls []*listener) map[*listener]error {
 	for _, l := range ls {
 		close(l.draining)
 		l.ln.Close()
 	}
+	freshUntil := time.Now().Add(freshConnWait)
 	errs := map[*listener]error{}
 	for _, l := range ls {
-		<-l.served // every accepted connection is counted now
-		for l.conns.Load() > 0 && ctx.Err() == nil {
+		<-l.served // every accepted connection is tracked now
+		for ctx.Err() == nil {
+			fresh, busy := l.connCounts()
+			if busy == 0 && (fresh == 0 || time.Now().After(freshUntil)) {
+				break
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
-		if err := l.srv.Shutdown(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
-			errs[l] = err
-			l.srv.Close()
+		if _, busy := l.connCounts(); busy > 0 {
+			errs[l] = fmt.Errorf("%d requests still in progress: %w", busy, ctx.Err())
 		}
+		l.srv.Close()
 	}
 	return errs
 }

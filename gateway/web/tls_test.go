@@ -247,6 +247,13 @@ func TestListenerRetireAnswersEveryConnection(t *testing.T) {
 		t.Fatalf("the old listener during the linger: %v", err)
 	}
 	defer late.Close()
+	// A connection that never sends a request (a browser's preconnect)
+	// holds the drain for a moment only.
+	silent, err := tls.Dial("tcp", oldAddr, tlsConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
 	if res, err := request(before); err == nil && !res.Close {
 		t.Error("an answer on the old listener during the linger keeps the connection alive; want Connection: close")
 	}
@@ -263,5 +270,9 @@ func TestListenerRetireAnswersEveryConnection(t *testing.T) {
 	}
 	if res.StatusCode != 200 || !res.Close {
 		t.Errorf("answer = %d, Connection: close %v; want 200 and close", res.StatusCode, res.Close)
+	}
+	silent.SetReadDeadline(time.Now().Add(freshConnWait + 2*time.Second)) // well before ReadHeaderTimeout
+	if _, err := silent.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a connection without a request still open %v after the old listener stopped accepting", freshConnWait+2*time.Second)
 	}
 }
