@@ -94,11 +94,18 @@ func (r *Registration) register(ctx context.Context, unregister bool) error {
 	aor, _ := u.serverURI(r.DN)
 	aor.UriParams = nil
 	expires := int(u.opts.Load().RegisterExpires / time.Second)
+	// bound is the transport whose Contact the request registers; t the
+	// one it goes through. They differ only for the removal of a binding
+	// made through a transport that a reload has closed since.
+	bound := t
 	if unregister {
 		expires = 0
 		r.mu.Lock()
 		if r.t != nil {
-			t = r.t // unregister the binding where it was made
+			bound = r.t // remove the binding where it was made
+			if !r.t.isClosing() {
+				t = r.t
+			}
 		}
 		r.mu.Unlock()
 	}
@@ -107,13 +114,16 @@ func (r *Registration) register(ctx context.Context, unregister bool) error {
 
 	retried := false
 	for attempt := 0; attempt < 2; attempt++ { // a second try for 423 Interval Too Brief
-		contact := t.contact(r.DN)
+		contact := bound.contact(r.DN)
 		res, err := r.exchange(ctx, t, target, aor, contact, expires)
-		if errors.Is(err, errTransportClosed) && !unregister && !retried {
+		if errors.Is(err, errTransportClosed) && !retried {
 			// A reload replaced the transport under the request: once
 			// more through the one that takes its place.
 			if next := u.successor(ctx, t); next != nil {
 				t, retried = next, true
+				if !unregister {
+					bound = next
+				}
 				attempt--
 				continue
 			}
@@ -411,13 +421,10 @@ func doDigest(ctx context.Context, t *transport, req *sip.Request, res *sip.Resp
 // checkResponse names what ended a request cut by its transport closing:
 // sipgo returns no response and no error then, or a transport error.
 func checkResponse(t *transport, res *sip.Response, err error) (*sip.Response, error) {
-	t.useMu.Lock()
-	closing := t.closing
-	t.useMu.Unlock()
 	switch {
 	case err == nil && res == nil:
 		return nil, errTransportClosed
-	case err != nil && closing:
+	case err != nil && t.isClosing():
 		return nil, fmt.Errorf("%w: %v", errTransportClosed, err)
 	}
 	return res, err

@@ -575,6 +575,35 @@ func TestTransportSameSocket(t *testing.T) {
 	}
 }
 
+// TestSignOutAfterTransportClosed: a DN still bound through a transport
+// that a reload has closed (its re-REGISTER through the new one had
+// failed) signs out: the binding is removed through the transport in use.
+func TestSignOutAfterTransportClosed(t *testing.T) {
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"}})
+	u := startUA(t, k.Addr(), nil, nil)
+	r, err := u.Register(context.Background(), "7001", "secret", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bindings(t, k.Addr(), "7001", "secret"); len(got) != 1 {
+		t.Fatalf("bindings = %v, want one", got)
+	}
+	// The state a reload leaves when the DN's re-REGISTER failed: a new
+	// transport in use, the DN's binding on the old one, now closed.
+	o := *u.opts.Load()
+	o.Port = testpeers.FreePort(t, testpeers.NetSIP)
+	next, err := u.newTransport(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := u.tr.Swap(next)
+	old.close()
+	r.Unregister(context.Background())
+	if got := bindings(t, k.Addr(), "7001", "secret"); len(got) != 0 {
+		t.Errorf("bindings after the sign-out = %v, want none", got)
+	}
+}
+
 // TestSignOutThenIn: a DN signed out and at once in again stays registered
 // — the new REGISTER waits for the sign-out's Expires 0, which would
 // otherwise remove the binding both share.

@@ -121,6 +121,13 @@ func (t *transport) acquire() bool {
 
 func (t *transport) release() { t.users.Done() }
 
+// isClosing reports whether t closed or is closing.
+func (t *transport) isClosing() bool {
+	t.useMu.Lock()
+	defer t.useMu.Unlock()
+	return t.closing
+}
+
 // New returns the user agent for set; Start listens.
 func New(set *options.Set, deps Deps) *UA {
 	u := &UA{log: deps.Log, deps: deps, init: set, regs: map[string]*Registration{}, dialogs: map[string]*Dialog{},
