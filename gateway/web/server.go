@@ -254,10 +254,10 @@ func (s *Server) Reload(ctx context.Context, next *options.Set) error {
 		for _, l := range keep {
 			retired = append(retired, l)
 		}
-		// Answers on the old listeners' connections say "Connection:
-		// close" from now on, so that clients move to the new listener
-		// request by request during the linger and few idle connections
-		// are left to close under a client when the old listener stops.
+		// The old listeners' idle connections close now, and their
+		// answers say "Connection: close" from now on: clients move to
+		// the new listener request by request during the linger, and
+		// none is left idle to close under a client when it stops.
 		for _, l := range retired {
 			l.srv.SetKeepAlivesEnabled(false)
 		}
