@@ -241,11 +241,70 @@ func TestReloadUnderLoad(t *testing.T) {
 }
 
 // TestReloadChromiumCall: a real browser's call stays up, its media
-// continuous, while options of every subsystem change in local mode (the
-// configuration file, the same reload pipeline): SIP port and transport,
-// RTP range and codecs, web limits, security and log. It ends normally.
+// continuous, while options of every subsystem change — SIP port and
+// transport, RTP range and codecs, web limits, security and log — written
+// by an operator through the confserv API, and in local mode through the
+// configuration file (the same reload pipeline). The call ends normally.
 func TestReloadChromiumCall(t *testing.T) {
-	sip, g, url := browserGateway(t, testpeers.KamailioConfig{}, nil)
+	t.Run("confserv", func(t *testing.T) {
+		sip := startSIPSide(t, testpeers.KamailioConfig{})
+		gwDir := t.TempDir()
+		cs := confservtest.Start(t, t.TempDir(), 0)
+		admin := cs.Client("", "")
+		ctx := ctxTimeout(t, 3*time.Minute)
+		app := gatewayApp(t, "gw1", filepath.Join(gwDir, "gateway.log"))
+		app.Connections = nil
+		app.Options["sip"]["sip-server"] = sip.k.Addr()
+		httpPort := testpeers.FreePort(t, "tcp")
+		app.Options["web"]["http-port"] = fmt.Sprint(httpPort) // the demo page, on loopback
+		app.Options["web"]["trusted-proxies"] = "127.0.0.1"
+		app, err := admin.CreateApp(ctx, app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, err := admin.NewCredential(ctx, "gw1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := startCSGateway(t, cs.Port, "gw1", token, gwDir)
+		g.waitLog("started", 30*time.Second)
+		waitReport(t, admin, app.Revision)
+		// Writes "section/option" values; waits for the gateway's report of
+		// the revision as applied.
+		setOptions := func(kv map[string]string) {
+			t.Helper()
+			cur, err := admin.App(ctx, "gw1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range kv {
+				sec, opt, _ := strings.Cut(k, "/")
+				if cur.Options[sec] == nil {
+					cur.Options[sec] = map[string]string{}
+				}
+				cur.Options[sec][opt] = v
+			}
+			next, err := admin.UpdateApp(ctx, cur)
+			if err != nil {
+				t.Fatalf("%v: %v", kv, err)
+			}
+			if rep := waitReport(t, admin, next.Revision); rep.Status != api.ReportApplied {
+				t.Fatalf("%v: report %+v, want applied", kv, rep)
+			}
+		}
+		chromiumCallThroughChanges(t, ctx, sip, fmt.Sprintf("http://127.0.0.1:%d", httpPort), setOptions, g.log)
+	})
+	t.Run("local", func(t *testing.T) {
+		sip, g, url := browserGateway(t, testpeers.KamailioConfig{}, nil)
+		chromiumCallThroughChanges(t, ctxTimeout(t, 3*time.Minute), sip, url, g.setOptions, g.log)
+	})
+}
+
+// chromiumCallThroughChanges places a Chromium call from the demo page at
+// url to sipp (an echo far end) and applies option changes with
+// setOptions while it talks; the media must stay continuous.
+func chromiumCallThroughChanges(t *testing.T, ctx context.Context, sip *sipSide, url string, setOptions func(map[string]string), gwLog func() string) {
+	t.Helper()
 	far := testpeers.StartRTPPeer(t, testpeers.RTPPeerConfig{Echo: true})
 	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: testpeers.ScenarioUASAnswer, Port: sip.sippPort, MediaPort: far.Port()})
 	tab := testpeers.StartBrowser(t).NewTab(t)
@@ -256,7 +315,6 @@ func TestReloadChromiumCall(t *testing.T) {
 	click(t, tab, "#call")
 	waitState(t, tab, "talking")
 	mediaFlows(t, tab)
-	ctx := ctxTimeout(t, 2*time.Minute)
 
 	for _, change := range []map[string]string{
 		{"sip/sip-port": fmt.Sprint(testpeers.FreePort(t, "udp"))},
@@ -267,7 +325,7 @@ func TestReloadChromiumCall(t *testing.T) {
 	} {
 		far.ResetGaps()
 		before := callStats(t, tab)
-		g.setOptions(change)
+		setOptions(change)
 		// A second of media after the change; the far end's gaps across it.
 		if _, err := far.WaitFor(ctx, func(s testpeers.RTPStats) bool { return time.Since(s.Last) < 50*time.Millisecond && s.Packets > 0 }); err != nil {
 			t.Fatal(err)
@@ -289,7 +347,7 @@ func TestReloadChromiumCall(t *testing.T) {
 	if err := sipp.Wait(ctx); err != nil {
 		t.Fatalf("the call did not end normally: %v\n%s", err, sipp.Messages())
 	}
-	if strings.Contains(g.log(), "registration lost") {
+	if strings.Contains(gwLog(), "registration lost") {
 		t.Error("a registration was lost")
 	}
 }
