@@ -496,11 +496,12 @@ func (c *chaos) apply(ch *change) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	next := withValues(c.stored, ch.set)
-	if v, ok := ch.set["media/turn-password"]; ok {
-		c.storedTurn = v
-	}
 	start := time.Now()
 	upd, err := h.st.op.UpdateApp(ctx, next)
+	if v, ok := ch.set["media/turn-password"]; ok && err == nil {
+		// Reads mask it: the harness keeps what it wrote, once stored.
+		c.storedTurn = v
+	}
 	if err != nil {
 		var se *client.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusUnprocessableEntity {
