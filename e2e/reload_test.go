@@ -55,25 +55,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	kcfg.Users["7009"] = "secret9"
 	k := testpeers.StartKamailio(t, kcfg)
 
-	gwDir := t.TempDir()
-	cs := confservtest.Start(t, t.TempDir(), 0)
-	admin := cs.Client("", "")
 	ctx := ctxTimeout(t, 5*time.Minute)
-	app := gatewayApp(t, "gw1", filepath.Join(gwDir, "gateway.log"))
-	app.Connections = nil
-	app.Options["sip"]["sip-server"] = k.Addr()
-	app.Options["web"]["polling-timeout"] = "3"
-	app, err := admin.CreateApp(ctx, app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, err := admin.NewCredential(ctx, "gw1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := startCSGateway(t, cs.Port, "gw1", token, gwDir)
-	g.waitLog("started", 30*time.Second)
-	waitReport(t, admin, app.Revision)
+	admin, g, app := reloadGateway(t, ctx, k.Addr(), map[string]string{"polling-timeout": "3"})
 
 	views := &gatewayViews{t: t, port: app.Options["web"]["https-port"]}
 
@@ -153,7 +136,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	_, key2, _ := writeCert(t, certDir, "two")
 	bad, _ := admin.App(ctx, "gw1")
 	bad.Options["web"]["certificate-key"] = key2
-	if bad, err = admin.UpdateApp(ctx, bad); err != nil {
+	bad, err := admin.UpdateApp(ctx, bad)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if rep := waitReport(t, admin, bad.Revision); rep.Status != api.ReportRejected || !strings.Contains(rep.Error, "web/certificate") {
@@ -248,27 +232,9 @@ func TestReloadUnderLoad(t *testing.T) {
 func TestReloadChromiumCall(t *testing.T) {
 	t.Run("confserv", func(t *testing.T) {
 		sip := startSIPSide(t, testpeers.KamailioConfig{})
-		gwDir := t.TempDir()
-		cs := confservtest.Start(t, t.TempDir(), 0)
-		admin := cs.Client("", "")
 		ctx := ctxTimeout(t, 3*time.Minute)
-		app := gatewayApp(t, "gw1", filepath.Join(gwDir, "gateway.log"))
-		app.Connections = nil
-		app.Options["sip"]["sip-server"] = sip.k.Addr()
-		httpPort := testpeers.FreePort(t, "tcp")
-		app.Options["web"]["http-port"] = fmt.Sprint(httpPort) // the demo page, on loopback
-		app.Options["web"]["trusted-proxies"] = "127.0.0.1"
-		app, err := admin.CreateApp(ctx, app)
-		if err != nil {
-			t.Fatal(err)
-		}
-		token, err := admin.NewCredential(ctx, "gw1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := startCSGateway(t, cs.Port, "gw1", token, gwDir)
-		g.waitLog("started", 30*time.Second)
-		waitReport(t, admin, app.Revision)
+		httpPort := testpeers.FreePort(t, "tcp") // the demo page, on loopback
+		admin, g, _ := reloadGateway(t, ctx, sip.k.Addr(), map[string]string{"http-port": fmt.Sprint(httpPort), "trusted-proxies": "127.0.0.1"})
 		// Writes "section/option" values; waits for the gateway's report of
 		// the revision as applied.
 		setOptions := func(kv map[string]string) {
@@ -298,6 +264,35 @@ func TestReloadChromiumCall(t *testing.T) {
 		sip, g, url := browserGateway(t, testpeers.KamailioConfig{}, nil)
 		chromiumCallThroughChanges(t, ctxTimeout(t, 3*time.Minute), sip, url, g.setOptions, g.log)
 	})
+}
+
+// reloadGateway starts confserv and the gateway application gw1 on it
+// (SIP Server sipServer, the web options added), and returns an admin
+// client, the running gateway and gw1 as created, once the gateway has
+// applied it.
+func reloadGateway(t *testing.T, ctx context.Context, sipServer string, web map[string]string) (*csclient.Client, *csGateway, api.Application) {
+	t.Helper()
+	gwDir := t.TempDir()
+	cs := confservtest.Start(t, t.TempDir(), 0)
+	admin := cs.Client("", "")
+	app := gatewayApp(t, "gw1", filepath.Join(gwDir, "gateway.log"))
+	app.Connections = nil
+	app.Options["sip"]["sip-server"] = sipServer
+	for k, v := range web {
+		app.Options["web"][k] = v
+	}
+	app, err := admin.CreateApp(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := admin.NewCredential(ctx, "gw1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startCSGateway(t, cs.Port, "gw1", token, gwDir)
+	g.waitLog("started", 30*time.Second)
+	waitReport(t, admin, app.Revision)
+	return admin, g, app
 }
 
 // chromiumCallThroughChanges places a Chromium call from the demo page at
