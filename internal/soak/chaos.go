@@ -427,6 +427,17 @@ func withValues(app api.Application, set map[string]string) api.Application {
 func (c *chaos) next(kind string) *change {
 	h := c.h
 	cur := func(key string) string { return get(c.stored, key) }
+	// over reads the options as set would leave them: a bad value derived
+	// from another option (a port inside the RTP range) must see what the
+	// rest of the same change does to that option.
+	over := func(set map[string]string) func(string) string {
+		return func(key string) string {
+			if v, ok := set[key]; ok {
+				return v
+			}
+			return cur(key)
+		}
+	}
 	validSet := func(n int) (map[string]string, string) {
 		set := map[string]string{}
 		var names []string
@@ -435,7 +446,7 @@ func (c *chaos) next(kind string) *change {
 			if slices.Contains(names, g.name) {
 				continue
 			}
-			vals, ok := g.make(cur)
+			vals, ok := g.make(over(set))
 			if !ok {
 				continue
 			}
@@ -448,7 +459,7 @@ func (c *chaos) next(kind string) *change {
 	case kindInvalid:
 		b := pick(h, c.invalid)
 		set, name := validSet(h.intn(2))
-		maps.Copy(set, b.make(cur))
+		maps.Copy(set, b.make(over(set)))
 		if name != "" {
 			name = " (with " + name + ")"
 		}
@@ -456,7 +467,7 @@ func (c *chaos) next(kind string) *change {
 	case kindUnappliable:
 		b := pick(h, c.unappliable)
 		set, name := validSet(h.intn(2))
-		maps.Copy(set, b.make(cur))
+		maps.Copy(set, b.make(over(set)))
 		if name != "" {
 			name = " (with " + name + ")"
 		}
