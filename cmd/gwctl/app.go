@@ -15,30 +15,15 @@ import (
 )
 
 func runAppList(ctx context.Context, c *cli, path string, args []string) error {
-	fs := c.newFlags(path)
-	if _, err := c.parse(fs, path, args, 0, 0); err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	apps, err := cl.Apps(ctx)
-	if err != nil {
-		return fmt.Errorf("list applications: %w", err)
-	}
-	if c.json() {
-		return printJSON(c.stdout, nonNil(apps))
-	}
-	rows := make([][]string, 0, len(apps))
-	for _, a := range apps {
-		status := ""
-		if a.Status != nil {
-			status = a.Status.Status
-		}
-		rows = append(rows, []string{a.Name, a.Type, a.Host, a.Template, rev(a.Revision), reportText(a.Report), status})
-	}
-	return table(c.stdout, []string{"NAME", "TYPE", "HOST", "TEMPLATE", "REVISION", "REPORT", "STATUS"}, rows)
+	return listObjects(ctx, c, path, args, "applications", (*client.Client).Apps,
+		[]string{"NAME", "TYPE", "HOST", "TEMPLATE", "REVISION", "REPORT", "STATUS"},
+		func(a api.Application) []string {
+			status := ""
+			if a.Status != nil {
+				status = a.Status.Status
+			}
+			return []string{a.Name, a.Type, a.Host, a.Template, rev(a.Revision), reportText(a.Report), status}
+		})
 }
 
 func runAppShow(ctx context.Context, c *cli, path string, args []string) error {

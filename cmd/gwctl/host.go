@@ -11,30 +11,15 @@ import (
 )
 
 func runHostList(ctx context.Context, c *cli, path string, args []string) error {
-	fs := c.newFlags(path)
-	if _, err := c.parse(fs, path, args, 0, 0); err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	hosts, err := cl.Hosts(ctx)
-	if err != nil {
-		return fmt.Errorf("list hosts: %w", err)
-	}
-	if c.json() {
-		return printJSON(c.stdout, nonNil(hosts))
-	}
-	rows := make([][]string, 0, len(hosts))
-	for _, h := range hosts {
-		port := ""
-		if h.LCAPort != 0 {
-			port = strconv.Itoa(h.LCAPort)
-		}
-		rows = append(rows, []string{h.Name, h.Address, port, rev(h.Revision), when(h.Updated)})
-	}
-	return table(c.stdout, []string{"NAME", "ADDRESS", "LCA PORT", "REVISION", "UPDATED"}, rows)
+	return listObjects(ctx, c, path, args, "hosts", (*client.Client).Hosts,
+		[]string{"NAME", "ADDRESS", "LCA PORT", "REVISION", "UPDATED"},
+		func(h api.Host) []string {
+			port := ""
+			if h.LCAPort != 0 {
+				port = strconv.Itoa(h.LCAPort)
+			}
+			return []string{h.Name, h.Address, port, rev(h.Revision), when(h.Updated)}
+		})
 }
 
 func runHostCreate(ctx context.Context, c *cli, path string, args []string) error {

@@ -10,29 +10,18 @@ import (
 )
 
 func runOperatorList(ctx context.Context, c *cli, path string, args []string) error {
-	fs := c.newFlags(path)
-	if _, err := c.parse(fs, path, args, 0, 0); err != nil {
-		return err
+	list := func(cl *client.Client, ctx context.Context) ([]api.Operator, error) {
+		ops, err := cl.Operators(ctx)
+		for i := range ops {
+			ops[i].Password = "" // never printed, not even its hash
+		}
+		return ops, err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ops, err := cl.Operators(ctx)
-	if err != nil {
-		return fmt.Errorf("list operators: %w", err)
-	}
-	for i := range ops {
-		ops[i].Password = ""
-	}
-	if c.json() {
-		return printJSON(c.stdout, nonNil(ops))
-	}
-	rows := make([][]string, 0, len(ops))
-	for _, o := range ops {
-		rows = append(rows, []string{o.Name, o.Role, rev(o.Revision), when(o.Updated), o.UpdatedBy})
-	}
-	return table(c.stdout, []string{"NAME", "ROLE", "REVISION", "UPDATED", "BY"}, rows)
+	return listObjects(ctx, c, path, args, "operators", list,
+		[]string{"NAME", "ROLE", "REVISION", "UPDATED", "BY"},
+		func(o api.Operator) []string {
+			return []string{o.Name, o.Role, rev(o.Revision), when(o.Updated), o.UpdatedBy}
+		})
 }
 
 func checkRole(path, role string) error {

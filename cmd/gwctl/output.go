@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"webrtcgw/confserv/api"
+	"webrtcgw/confserv/client"
 )
 
 // newTable returns a writer aligning tab-separated columns; Flush it.
@@ -114,4 +116,31 @@ func changeText(v string) string {
 		return "(unset)"
 	}
 	return v
+}
+
+// listObjects runs a "list" command: no arguments, the objects fetched
+// with list, printed as JSON (-json) or as a table of header and one row
+// per object. what names them in errors.
+func listObjects[T any](ctx context.Context, c *cli, path string, args []string, what string,
+	list func(*client.Client, context.Context) ([]T, error), header []string, row func(T) []string) error {
+	fs := c.newFlags(path)
+	if _, err := c.parse(fs, path, args, 0, 0); err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	objs, err := list(cl, ctx)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", what, err)
+	}
+	if c.json() {
+		return printJSON(c.stdout, nonNil(objs))
+	}
+	rows := make([][]string, 0, len(objs))
+	for _, o := range objs {
+		rows = append(rows, row(o))
+	}
+	return table(c.stdout, header, rows)
 }

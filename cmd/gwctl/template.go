@@ -15,26 +15,11 @@ import (
 )
 
 func runTemplateList(ctx context.Context, c *cli, path string, args []string) error {
-	fs := c.newFlags(path)
-	if _, err := c.parse(fs, path, args, 0, 0); err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ts, err := cl.Templates(ctx)
-	if err != nil {
-		return fmt.Errorf("list templates: %w", err)
-	}
-	if c.json() {
-		return printJSON(c.stdout, nonNil(ts))
-	}
-	rows := make([][]string, 0, len(ts))
-	for _, t := range ts {
-		rows = append(rows, []string{t.Name, t.Type, t.Version, rev(t.Revision), when(t.Updated)})
-	}
-	return table(c.stdout, []string{"NAME", "TYPE", "VERSION", "REVISION", "UPDATED"}, rows)
+	return listObjects(ctx, c, path, args, "templates", (*client.Client).Templates,
+		[]string{"NAME", "TYPE", "VERSION", "REVISION", "UPDATED"},
+		func(t api.Template) []string {
+			return []string{t.Name, t.Type, t.Version, rev(t.Revision), when(t.Updated)}
+		})
 }
 
 func runTemplateShow(ctx context.Context, c *cli, path string, args []string) error {
