@@ -231,27 +231,11 @@ func runAppCreate(ctx context.Context, c *cli, path string, args []string) error
 }
 
 func runAppDelete(ctx context.Context, c *cli, path string, args []string) error {
-	fs := c.newFlags(path)
-	pos, err := c.parse(fs, path, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	a, err := readApp(ctx, cl, pos[0])
-	if err != nil {
-		return err
-	}
-	if err := cl.DeleteApp(ctx, a.Name, a.Revision); err != nil {
-		return fmt.Errorf("delete application %s (read at revision %d): %w", a.Name, a.Revision, err)
-	}
-	if c.json() {
-		return printJSON(c.stdout, map[string]any{"deleted": a.Name, "kind": api.KindApplication, "revision": a.Revision})
-	}
-	fmt.Fprintf(c.stdout, "deleted application %s (it was at revision %d)\n", a.Name, a.Revision)
-	return nil
+	return deleteObject(ctx, c, path, args, deleteSpec[api.Application]{
+		kind: api.KindApplication, noun: "application", read: readApp,
+		meta: func(a api.Application) (string, uint64) { return a.Name, a.Revision },
+		del:  (*client.Client).DeleteApp,
+	})
 }
 
 // readApp reads an application; a missing one is said plainly.

@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
-
-	"webrtcgw/confserv/client"
 )
 
 func runCredentials(ctx context.Context, c *cli, path string, args []string) error {
@@ -57,12 +54,9 @@ func runHostCredentials(ctx context.Context, c *cli, path string, args []string)
 	if err != nil {
 		return err
 	}
-	h, err := cl.Host(ctx, pos[0])
-	if client.HasStatus(err, http.StatusNotFound) {
-		return &codeError{code: exitError, msg: fmt.Sprintf("no host %s (gwctl host list shows them)", pos[0])}
-	}
+	h, err := readHost(ctx, cl, pos[0])
 	if err != nil {
-		return fmt.Errorf("read host %s: %w", pos[0], err)
+		return err
 	}
 	if *revoke {
 		if err := cl.RevokeHostCredential(ctx, h.Name); err != nil {

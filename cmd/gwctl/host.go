@@ -60,32 +60,22 @@ func runHostCreate(ctx context.Context, c *cli, path string, args []string) erro
 }
 
 func runHostDelete(ctx context.Context, c *cli, path string, args []string) error {
-	fs := c.newFlags(path)
-	pos, err := c.parse(fs, path, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	h, err := cl.Host(ctx, pos[0])
+	return deleteObject(ctx, c, path, args, deleteSpec[api.Host]{
+		kind: api.KindHost, noun: "host", read: readHost,
+		meta:  func(h api.Host) (string, uint64) { return h.Name, h.Revision },
+		del:   (*client.Client).DeleteHost,
+		inUse: "host %s has applications: delete them or move them to another host first",
+	})
+}
+
+// readHost reads a host; a missing one is said plainly.
+func readHost(ctx context.Context, cl *client.Client, name string) (api.Host, error) {
+	h, err := cl.Host(ctx, name)
 	if client.HasStatus(err, http.StatusNotFound) {
-		return &codeError{code: exitError, msg: fmt.Sprintf("no host %s (gwctl host list shows them)", pos[0])}
+		return h, &codeError{code: exitError, msg: fmt.Sprintf("no host %s (gwctl host list shows them)", name)}
 	}
 	if err != nil {
-		return fmt.Errorf("read host %s: %w", pos[0], err)
+		return h, fmt.Errorf("read host %s: %w", name, err)
 	}
-	err = cl.DeleteHost(ctx, h.Name, h.Revision)
-	if client.HasStatus(err, http.StatusConflict) {
-		return &codeError{code: exitError, msg: fmt.Sprintf("host %s has applications: delete them or move them to another host first", h.Name)}
-	}
-	if err != nil {
-		return fmt.Errorf("delete host %s (read at revision %d): %w", h.Name, h.Revision, err)
-	}
-	if c.json() {
-		return printJSON(c.stdout, map[string]any{"deleted": h.Name, "kind": api.KindHost, "revision": h.Revision})
-	}
-	fmt.Fprintf(c.stdout, "deleted host %s (it was at revision %d)\n", h.Name, h.Revision)
-	return nil
+	return h, nil
 }

@@ -88,27 +88,11 @@ func readOperator(ctx context.Context, cl *client.Client, name string) (api.Oper
 }
 
 func runOperatorDelete(ctx context.Context, c *cli, path string, args []string) error {
-	fs := c.newFlags(path)
-	pos, err := c.parse(fs, path, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	o, err := readOperator(ctx, cl, pos[0])
-	if err != nil {
-		return err
-	}
-	if err := cl.DeleteOperator(ctx, o.Name, o.Revision); err != nil {
-		return fmt.Errorf("delete operator %s (read at revision %d): %w", o.Name, o.Revision, err)
-	}
-	if c.json() {
-		return printJSON(c.stdout, map[string]any{"deleted": o.Name, "kind": api.KindOperator, "revision": o.Revision})
-	}
-	fmt.Fprintf(c.stdout, "deleted operator %s (it was at revision %d)\n", o.Name, o.Revision)
-	return nil
+	return deleteObject(ctx, c, path, args, deleteSpec[api.Operator]{
+		kind: api.KindOperator, noun: "operator", read: readOperator,
+		meta: func(o api.Operator) (string, uint64) { return o.Name, o.Revision },
+		del:  (*client.Client).DeleteOperator,
+	})
 }
 
 func runOperatorPasswd(ctx context.Context, c *cli, path string, args []string) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -143,4 +144,44 @@ func listObjects[T any](ctx context.Context, c *cli, path string, args []string,
 		rows = append(rows, row(o))
 	}
 	return table(c.stdout, header, rows)
+}
+
+// deleteSpec describes the "delete NAME" command of one kind of object.
+type deleteSpec[T any] struct {
+	kind, noun string                                                   // api.KindHost, "host"
+	read       func(context.Context, *client.Client, string) (T, error) // says a missing one plainly
+	meta       func(T) (name string, revision uint64)
+	del        func(*client.Client, context.Context, string, uint64) error
+	inUse      string // what a 409 means ("%s": the name); "" when none can come
+}
+
+// deleteObject runs a "delete NAME" command: the object is read, then
+// deleted at the revision read (so a change made meanwhile is not lost).
+func deleteObject[T any](ctx context.Context, c *cli, path string, args []string, spec deleteSpec[T]) error {
+	fs := c.newFlags(path)
+	pos, err := c.parse(fs, path, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	obj, err := spec.read(ctx, cl, pos[0])
+	if err != nil {
+		return err
+	}
+	name, revision := spec.meta(obj)
+	err = spec.del(cl, ctx, name, revision)
+	if spec.inUse != "" && client.HasStatus(err, http.StatusConflict) {
+		return &codeError{code: exitError, msg: fmt.Sprintf(spec.inUse, name)}
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s %s (read at revision %d): %w", spec.noun, name, revision, err)
+	}
+	if c.json() {
+		return printJSON(c.stdout, map[string]any{"deleted": name, "kind": spec.kind, "revision": revision})
+	}
+	fmt.Fprintf(c.stdout, "deleted %s %s (it was at revision %d)\n", spec.noun, name, revision)
+	return nil
 }

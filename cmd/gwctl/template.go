@@ -152,29 +152,10 @@ func runTemplateImport(ctx context.Context, c *cli, path string, args []string) 
 }
 
 func runTemplateDelete(ctx context.Context, c *cli, path string, args []string) error {
-	fs := c.newFlags(path)
-	pos, err := c.parse(fs, path, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	t, err := readTemplate(ctx, cl, pos[0])
-	if err != nil {
-		return err
-	}
-	err = cl.DeleteTemplate(ctx, t.Name, t.Revision)
-	if client.HasStatus(err, http.StatusConflict) {
-		return &codeError{code: exitError, msg: fmt.Sprintf("template %s is used by applications: delete them or move them to another template first", t.Name)}
-	}
-	if err != nil {
-		return fmt.Errorf("delete template %s (read at revision %d): %w", t.Name, t.Revision, err)
-	}
-	if c.json() {
-		return printJSON(c.stdout, map[string]any{"deleted": t.Name, "kind": api.KindTemplate, "revision": t.Revision})
-	}
-	fmt.Fprintf(c.stdout, "deleted template %s (it was at revision %d)\n", t.Name, t.Revision)
-	return nil
+	return deleteObject(ctx, c, path, args, deleteSpec[*api.Template]{
+		kind: api.KindTemplate, noun: "template", read: readTemplate,
+		meta:  func(t *api.Template) (string, uint64) { return t.Name, t.Revision },
+		del:   (*client.Client).DeleteTemplate,
+		inUse: "template %s is used by applications: delete them or move them to another template first",
+	})
 }
