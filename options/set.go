@@ -254,7 +254,7 @@ func suggest(section, name string) string {
 	best, bestDist := "", 4
 	for i := range catalog {
 		d := &catalog[i]
-		dist := editDistance(name, d.Name)
+		dist := EditDistance(name, d.Name)
 		if d.Section != section {
 			dist++
 		}
@@ -265,9 +265,9 @@ func suggest(section, name string) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b (short option
-// names only).
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, ignoring case
+// (short option names only): what "did you mean" hints rank by.
+func EditDistance(a, b string) int {
 	a, b = strings.ToLower(a), strings.ToLower(b)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)

@@ -265,17 +265,6 @@ func TestTemplateFiles(t *testing.T) {
 	}
 }
 
-func TestEditDistance(t *testing.T) {
-	for _, tt := range []struct {
-		a, b string
-		want int
-	}{{"", "", 0}, {"abc", "", 3}, {"web/htps-port", "web/https-port", 1}, {"kitten", "sitting", 3}} {
-		if got := editDistance(tt.a, tt.b); got != tt.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
-		}
-	}
-}
-
 // settingsJSON runs gwctl config -o json and decodes it.
 func settingsJSON(t *testing.T, env map[string]string, args ...string) map[string]struct{ Value, Source string } {
 	t.Helper()

@@ -13,6 +13,7 @@ import (
 
 	"webrtcgw/confserv/api"
 	"webrtcgw/confserv/client"
+	"webrtcgw/options"
 )
 
 const optionsSetDetails = `
@@ -162,33 +163,12 @@ func (k *catalog) suggest(key string) string {
 	for _, s := range k.sections {
 		for _, o := range s.Options {
 			cand := s.Name + "/" + o.Name
-			if d := editDistance(key, cand); d < bestD {
+			if d := options.EditDistance(key, cand); d < bestD {
 				best, bestD = cand, d
 			}
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // optionRow is one option as options get shows it.
