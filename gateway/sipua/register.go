@@ -400,20 +400,22 @@ func (u *UA) Registered(dn string) *Registration {
 
 // do sends req on t and waits for its final response.
 func do(ctx context.Context, t *transport, req *sip.Request) (*sip.Response, error) {
-	if !t.acquire() {
+	ctx, release, ok := t.use(ctx)
+	if !ok {
 		return nil, errTransportClosed
 	}
-	defer t.release()
+	defer release()
 	res, err := t.cli.Do(ctx, req)
 	return checkResponse(t, res, err)
 }
 
 // doDigest answers the challenge res with dn's credentials.
 func doDigest(ctx context.Context, t *transport, req *sip.Request, res *sip.Response, dn, password string) (*sip.Response, error) {
-	if !t.acquire() {
+	ctx, release, ok := t.use(ctx)
+	if !ok {
 		return nil, errTransportClosed
 	}
-	defer t.release()
+	defer release()
 	res, err := t.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: dn, Password: password})
 	return checkResponse(t, res, err)
 }

@@ -604,6 +604,56 @@ func TestSignOutAfterTransportClosed(t *testing.T) {
 	}
 }
 
+// TestCloseCancelsRequestsInFlight: a transport that closes under a
+// REGISTER the server never answers cancels it first, waits for it, and
+// only then releases its socket — sipgo would open a fresh socket on the
+// SIP port for a request still going out afterwards, and keep it.
+func TestCloseCancelsRequestsInFlight(t *testing.T) {
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	got := make(chan struct{}, 16)
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			if _, _, err := silent.ReadFrom(buf); err != nil {
+				return
+			}
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	u := startUA(t, silent.LocalAddr().String(), nil, nil)
+	tr := u.tr.Load()
+	done := make(chan error, 1)
+	go func() { _, err := u.Register(context.Background(), "7001", "secret", nil); done <- err }()
+	<-got // the REGISTER is out; no answer will come
+	start := time.Now()
+	tr.close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("close took %v with a REGISTER in flight, want it cancelled at once", d)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Register succeeded without an answer")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the REGISTER in flight did not end when its transport closed")
+	}
+	// The SIP port is free: nothing of the closed transport holds it.
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(tr.port))
+	c, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatalf("the closed transport's port %s: %v", addr, err)
+	}
+	c.Close()
+}
+
 // TestSignOutThenIn: a DN signed out and at once in again stays registered
 // — the new REGISTER waits for the sign-out's Expires 0, which would
 // otherwise remove the binding both share.

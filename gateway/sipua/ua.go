@@ -95,31 +95,36 @@ type transport struct {
 	cancel    func() // closes the listener
 	done      chan struct{}
 
-	// Requests hold a use of the transport while they are sent, and none
-	// starts once it closes: sipgo would otherwise open a fresh socket on
-	// the SIP port for a request sent through a closed transport, and a
-	// transport reopened in place could not bind it.
-	useMu   sync.Mutex
-	closing bool
-	users   sync.WaitGroup
+	// Requests hold a use of the transport while they are sent, none
+	// starts once it closes, and those in flight are cancelled and waited
+	// for before its socket closes: sipgo opens a fresh socket on the SIP
+	// port for a request that goes out after that (and keeps reading it),
+	// which holds the port and receives requests for a closed transport.
+	useMu    sync.Mutex
+	closing  bool
+	users    sync.WaitGroup
+	reqs     context.Context // the requests' parent; cancelled by close
+	stopReqs context.CancelFunc
 }
 
 // errTransportClosed is a request sent through, or cut by, a transport
 // that closed (a reload replaced it): not a verdict on the SIP Server.
 var errTransportClosed = errors.New("the SIP transport closed")
 
-// acquire takes a use of t for one request; false once t is closing.
-func (t *transport) acquire() bool {
+// use takes a use of t for one request and returns the request's context
+// (ctx, also cancelled when t closes) and its release; ok is false once t
+// is closing.
+func (t *transport) use(ctx context.Context) (_ context.Context, release func(), ok bool) {
 	t.useMu.Lock()
 	defer t.useMu.Unlock()
 	if t.closing {
-		return false
+		return nil, nil, false
 	}
 	t.users.Add(1)
-	return true
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(t.reqs, cancel)
+	return ctx, func() { stop(); cancel(); t.users.Done() }, true
 }
-
-func (t *transport) release() { t.users.Done() }
 
 // isClosing reports whether t closed or is closing.
 func (t *transport) isClosing() bool {
@@ -463,6 +468,7 @@ func (u *UA) newTransport(o options.SIP) (*transport, error) {
 	}
 	t := &transport{network: o.Transport, advertise: advertise, port: o.Port, bind: id.bind, ident: id.ident,
 		ua: ua, srv: srv, cli: cli, done: make(chan struct{})}
+	t.reqs, t.stopReqs = context.WithCancel(context.Background())
 	t.dialogUA = &sipgo.DialogUA{Client: cli, ContactHDR: t.contact("")}
 	u.handle(t)
 
@@ -539,18 +545,19 @@ func (t *transport) contact(user string) sip.ContactHeader {
 	return sip.ContactHeader{Address: uri}
 }
 
-// close refuses new requests, closes the listener and the sipgo layers
-// (which ends the requests in flight) and returns once those have returned
-// and the socket is released.
+// close refuses new requests, cancels those in flight and waits for them,
+// then closes the listener and the sipgo layers; it returns once the
+// socket is released.
 func (t *transport) close() {
 	t.useMu.Lock()
 	t.closing = true
 	t.useMu.Unlock()
+	t.stopReqs()
+	t.users.Wait()
 	t.cancel()
 	t.srv.Close()
 	t.cli.Close()
 	t.ua.Close()
-	t.users.Wait()
 	<-t.done
 }
 
