@@ -297,7 +297,7 @@ func (r *Registration) refreshLoop() {
 			return
 		case <-time.After(wait):
 		}
-		err := r.register(r.u.ctx, false)
+		err := r.refresh()
 		switch {
 		case err == nil:
 			backoff = 0
@@ -319,6 +319,25 @@ func (r *Registration) refreshLoop() {
 	}
 }
 
+// refresh registers the DN again, as the one REGISTER exchange of the DN
+// under way: two reloads in quick succession (a transport change and its
+// rollback) would otherwise interleave their exchanges, and the first one's
+// removal of the old binding could land after the second one registered
+// that very binding again.
+func (r *Registration) refresh() error {
+	unlock, err := r.u.lockDN(r.u.ctx, r.DN)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	select {
+	case <-r.stop:
+		return nil // signed out (or taken over) while waiting: nothing to refresh
+	default:
+	}
+	return r.register(r.u.ctx, false)
+}
+
 // reregister refreshes now (after the SIP Server or transport changed).
 func (r *Registration) reregister() {
 	select {
@@ -326,7 +345,9 @@ func (r *Registration) reregister() {
 		return
 	default:
 	}
-	switch err := r.register(r.u.ctx, false); {
+	switch err := r.refresh(); {
+	case r.u.ctx.Err() != nil:
+		// Stopping: Stop unregisters.
 	case errors.Is(err, errTransportClosed):
 		// Replaced again meanwhile: that reload re-registers the DN.
 		r.u.log.Debug("re-registration overtaken by another transport change", "dn", r.DN)

@@ -654,6 +654,53 @@ func TestCloseCancelsRequestsInFlight(t *testing.T) {
 	c.Close()
 }
 
+// TestReregisterTakesTheDNLock: a re-registration after a reload is one
+// REGISTER exchange of its DN like the others — it waits for the one under
+// way — and one whose DN signed out meanwhile sends nothing.
+func TestReregisterTakesTheDNLock(t *testing.T) {
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"}})
+	u := startUA(t, k.Addr(), nil, nil)
+	r, err := u.Register(context.Background(), "7001", "secret", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cseq := func() uint32 { r.mu.Lock(); defer r.mu.Unlock(); return r.cseq }
+	before := cseq()
+	unlock, err := u.lockDN(context.Background(), "7001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.reregisterAll()
+	time.Sleep(300 * time.Millisecond)
+	if got := cseq(); got != before {
+		t.Fatalf("a re-registration went out while the DN's lock was held (CSeq %d → %d)", before, got)
+	}
+	unlock()
+	waitFor := func(cond func() bool, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+		}
+	}
+	waitFor(func() bool { return cseq() > before }, "the re-registration did not go out once the lock was free")
+
+	// Signed out while the re-registration waited: it sends nothing.
+	before = cseq()
+	if unlock, err = u.lockDN(context.Background(), "7001"); err != nil {
+		t.Fatal(err)
+	}
+	u.reregisterAll()
+	time.Sleep(100 * time.Millisecond)
+	r.halt()
+	unlock()
+	time.Sleep(300 * time.Millisecond)
+	if got := cseq(); got != before {
+		t.Errorf("a re-registration of a DN halted while it waited went out (CSeq %d → %d)", before, got)
+	}
+}
+
 // TestSignOutThenIn: a DN signed out and at once in again stays registered
 // — the new REGISTER waits for the sign-out's Expires 0, which would
 // otherwise remove the binding both share.
