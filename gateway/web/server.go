@@ -134,6 +134,7 @@ type listener struct {
 	https    bool
 	draining chan struct{} // closed when this listener is being retired: /wait answers at once
 	served   chan struct{} // closed when Serve has returned
+	closed   atomic.Bool   // drain closed the socket
 
 	connMu sync.Mutex
 	conns  map[net.Conn]http.ConnState // accepted and not yet closed
@@ -462,10 +463,8 @@ func (s *Server) serve(l *listener) {
 		} else {
 			err = l.srv.Serve(l.ln)
 		}
-		select {
-		case <-l.draining:
+		if l.closed.Load() {
 			return // drain closed the socket
-		default:
 		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("listener failed", "address", l.ln.Addr().String(), "error", err)
@@ -499,8 +498,13 @@ func (s *Server) retire(ls []*listener, grace time.Duration) {
 // preconnected socket may never send one); then the rest is closed.
 func (s *Server) drain(ctx context.Context, ls []*listener) map[*listener]error {
 	for _, l := range ls {
-		close(l.draining)
+		// The socket first: the clients whose /wait is answered below come
+		// back at once on new connections, and while an old and a new
+		// listener share the port (SO_REUSEPORT), those the kernel queued
+		// on the old socket would be reset when it closes.
+		l.closed.Store(true)
 		l.ln.Close()
+		close(l.draining)
 	}
 	freshUntil := time.Now().Add(freshConnWait)
 	errs := map[*listener]error{}
