@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -698,6 +699,62 @@ func TestReregisterTakesTheDNLock(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if got := cseq(); got != before {
 		t.Errorf("a re-registration of a DN halted while it waited went out (CSeq %d → %d)", before, got)
+	}
+}
+
+// TestReplacedTransportLingers: after a port change the old transport
+// keeps answering for its linger (the SIP Server may still route a request
+// to a DN's old binding), then closes and frees its port.
+func TestReplacedTransportLingers(t *testing.T) {
+	k := testpeers.StartKamailio(t, testpeers.KamailioConfig{Users: map[string]string{"7001": "secret"}})
+	u := startUA(t, k.Addr(), nil, nil)
+	u.linger = time.Second
+	old := u.tr.Load()
+	oldAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(old.port))
+	set, err := options.Parse(options.Sections{"sip": {"sip-server": k.Addr(), "sip-port": strconv.Itoa(testpeers.FreePort(t, testpeers.NetSIP))},
+		"media": {"rtp-port-min": "20000", "rtp-port-max": "20999", "webrtc-port-min": "21000", "webrtc-port-max": "21999", "max-calls": "100"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Reload(context.Background(), set); err != nil {
+		t.Fatal(err)
+	}
+	ping := func() error {
+		c, err := net.Dial("udp", oldAddr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		req := "OPTIONS sip:" + oldAddr + " SIP/2.0\r\nVia: SIP/2.0/UDP " + c.LocalAddr().String() + ";branch=z9hG4bK-linger" + strconv.FormatInt(time.Now().UnixNano(), 36) +
+			"\r\nMax-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:" + oldAddr + ">\r\nCall-ID: linger@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+		if _, err := c.Write([]byte(req)); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		buf := make([]byte, 2048)
+		n, err := c.Read(buf)
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200 ") {
+			return fmt.Errorf("answer %.40q", buf[:n])
+		}
+		return nil
+	}
+	if err := ping(); err != nil {
+		t.Fatalf("the replaced transport right after the change: %v; want it still answering", err)
+	}
+	deadline := time.Now().Add(u.linger + 5*time.Second)
+	for {
+		c, err := net.ListenPacket("udp", oldAddr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replaced transport still holds %s %v after its linger", oldAddr, u.linger+5*time.Second)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

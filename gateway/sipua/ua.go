@@ -75,6 +75,11 @@ type UA struct {
 	retiring map[*transport]bool      // replaced transports still finishing their dialogs
 	dnLocks  map[string]*dnLock       // by DN: one REGISTER exchange at a time
 
+	// A replaced transport keeps listening for linger, so that requests
+	// the SIP Server still routes to the DNs' old bindings (an INVITE
+	// forwarded before the re-REGISTER landed) are served there.
+	linger time.Duration
+
 	reachable atomic.Bool
 	ctx       context.Context // background work; cancelled by Stop
 	cancel    context.CancelFunc
@@ -136,7 +141,7 @@ func (t *transport) isClosing() bool {
 // New returns the user agent for set; Start listens.
 func New(set *options.Set, deps Deps) *UA {
 	u := &UA{log: deps.Log, deps: deps, init: set, regs: map[string]*Registration{}, dialogs: map[string]*Dialog{},
-		retiring: map[*transport]bool{}, dnLocks: map[string]*dnLock{}}
+		retiring: map[*transport]bool{}, dnLocks: map[string]*dnLock{}, linger: transportLinger}
 	o, w := set.SIP(), set.Web()
 	u.opts.Store(&o)
 	u.web.Store(&w)
@@ -561,9 +566,17 @@ func (t *transport) close() {
 	<-t.done
 }
 
-// retireTransport closes a replaced transport once no dialog uses it, or
-// leaves it alone when it was taken back meanwhile.
+// transportLinger is how long a replaced SIP transport keeps listening
+// before it waits for its dialogs to end.
+const transportLinger = 5 * time.Second
+
+// retireTransport closes a replaced transport once it has lingered and no
+// dialog uses it, or leaves it alone when it was taken back meanwhile.
 func (u *UA) retireTransport(t *transport) {
+	select {
+	case <-u.ctx.Done():
+	case <-time.After(u.linger):
+	}
 	for {
 		u.mu.Lock()
 		retiring, inUse := u.retiring[t], false
