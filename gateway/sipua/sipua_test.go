@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -720,26 +719,9 @@ func TestReplacedTransportLingers(t *testing.T) {
 		t.Fatal(err)
 	}
 	ping := func() error {
-		c, err := net.Dial("udp", oldAddr)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		req := "OPTIONS sip:" + oldAddr + " SIP/2.0\r\nVia: SIP/2.0/UDP " + c.LocalAddr().String() + ";branch=z9hG4bK-linger" + strconv.FormatInt(time.Now().UnixNano(), 36) +
-			"\r\nMax-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:" + oldAddr + ">\r\nCall-ID: linger@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-		if _, err := c.Write([]byte(req)); err != nil {
-			return err
-		}
-		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		buf := make([]byte, 2048)
-		n, err := c.Read(buf)
-		if err != nil {
-			return err
-		}
-		if !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200 ") {
-			return fmt.Errorf("answer %.40q", buf[:n])
-		}
-		return nil
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		return testpeers.SIPPing(ctx, oldAddr)
 	}
 	if err := ping(); err != nil {
 		t.Fatalf("the replaced transport right after the change: %v; want it still answering", err)

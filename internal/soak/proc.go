@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -99,37 +98,6 @@ func buildBinaries(dir string, race bool) error {
 		return err
 	}
 	return build("./cmd/confserv", "./cmd/lca")
-}
-
-// sipPing sends one OPTIONS over UDP to addr and waits for a 200 until ctx
-// ends.
-func sipPing(ctx context.Context, addr string) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp4", addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
-	id := strconv.FormatInt(time.Now().UnixNano(), 36)
-	req := "OPTIONS sip:" + addr + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + conn.LocalAddr().String() + ";branch=z9hG4bK-soak-" + id + ";rport\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=" + id + "\r\nTo: <sip:" + addr + ">\r\n" +
-		"Call-ID: soak-probe-" + id + "@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-	if _, err := conn.Write([]byte(req)); err != nil {
-		return err
-	}
-	buf := make([]byte, 4096)
-	n, err := conn.Read(buf)
-	if err != nil {
-		return err
-	}
-	if !bytes.HasPrefix(buf[:n], []byte("SIP/2.0 200 ")) {
-		return fmt.Errorf("OPTIONS answered %q", bytes.SplitN(buf[:n], []byte("\r\n"), 2)[0])
-	}
-	return nil
 }
 
 // readFile returns a file's contents, "" when it cannot be read.

@@ -118,7 +118,7 @@ func (h *harness) startPeers() error {
 	if err := waitFor(20*time.Second, s.kam, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
-		return sipPing(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(s.kamPort)))
+		return testpeers.SIPPing(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(s.kamPort)))
 	}); err != nil {
 		return fmt.Errorf("kamailio (log %s): %w", filepath.Join(kdir, "kamailio.log"), err)
 	}

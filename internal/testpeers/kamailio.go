@@ -310,7 +310,7 @@ func (k *Kamailio) waitReady(ctx context.Context) error {
 	const interval = 50 * time.Millisecond
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
-		err := sipOptionsPing(pctx, k.Addr())
+		err := SIPPing(pctx, k.Addr())
 		cancel()
 		if err == nil {
 			return nil
@@ -359,9 +359,9 @@ func (k *Kamailio) Stop() {
 	k.stop.Do(func() { k.proc.Stop(5 * time.Second) })
 }
 
-// sipOptionsPing sends one OPTIONS request over UDP to addr and waits for a
-// 200 response until ctx ends.
-func sipOptionsPing(ctx context.Context, addr string) error {
+// SIPPing sends one OPTIONS request over UDP to addr and waits for a 200
+// response until ctx ends.
+func SIPPing(ctx context.Context, addr string) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "udp4", addr)
 	if err != nil {
