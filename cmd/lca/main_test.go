@@ -315,7 +315,14 @@ func TestConfserv(t *testing.T) {
 	}
 
 	l := lcatest.Start(t, dir, port, csArgs...)
+	// The LCA listens before its first answer from confserv names the
+	// host: a client that connects in that instant hears the system's
+	// name; the credential's follows within moments.
 	ctl := l.Control()
+	for deadline := time.Now().Add(5 * time.Second); ctl.Host() != "h1" && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		ctl = l.Control()
+	}
 	if ctl.Host() != "h1" {
 		t.Errorf("host = %q; want the credential's", ctl.Host())
 	}
