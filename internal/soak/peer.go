@@ -25,8 +25,13 @@ import (
 // gathers loopback candidates only, sends 20 ms of G.711 every 20 ms once
 // connected and meters what arrives.
 //
-// Goroutines: the sender (from connected until close) and the reader of
-// the remote track (until the PeerConnection closes); close waits for both.
+// Goroutines: the sender (started by newPeer, sending from connected until
+// close; close waits for it) and pion's reader of the remote track (until
+// the PeerConnection closes; close does not wait for it, but freezes the
+// meter first, so a late packet is not counted). The sender is started
+// before newPeer returns, not from pion's connection-state callback: pion
+// runs that callback on a goroutine of its own, so a wg.Add there could come
+// concurrently with, or after, close's wg.Wait (go test -race reported it).
 type peer struct {
 	pc    *webrtc.PeerConnection
 	track *rawTrack
@@ -82,11 +87,7 @@ func newPeer(meter *rtpmeter.Meter) (*peer, error) {
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
-			p.connOnce.Do(func() {
-				close(p.connected)
-				p.wg.Add(1)
-				go p.send()
-			})
+			p.connOnce.Do(func() { close(p.connected) })
 		case webrtc.PeerConnectionStateDisconnected:
 			p.disconnect.Add(1)
 		case webrtc.PeerConnectionStateFailed:
@@ -102,6 +103,8 @@ func newPeer(meter *rtpmeter.Meter) (*peer, error) {
 			p.meter.Packet(time.Now(), pkt.SSRC, pkt.SequenceNumber)
 		}
 	})
+	p.wg.Add(1)
+	go p.send()
 	return p, nil
 }
 
@@ -147,10 +150,15 @@ func (p *peer) answer(ctx context.Context, offer string) (string, error) {
 	return p.gather(ctx, a)
 }
 
-// send writes one G.711 packet of silence every 20 ms under the negotiated
-// payload type until close.
+// send waits until the connection is up, then writes one G.711 packet of
+// silence every 20 ms under the negotiated payload type until close.
 func (p *peer) send() {
 	defer p.wg.Done()
+	select {
+	case <-p.connected:
+	case <-p.quit:
+		return
+	}
 	payload := make([]byte, 160)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
