@@ -59,16 +59,16 @@ func TestSignInProtocol(t *testing.T) {
 
 	// Sign-out ends the session (and unregisters).
 	c.signOut()
-	if status, _, _ := c.wait(); status != 404 {
-		t.Errorf("/wait after sign-out = %d, want 404", status)
+	if status, _, _ := c.wait(); status != 204 {
+		t.Errorf("/wait after sign-out = %d, want 204", status)
 	}
 	g.waitLog(`signed out: name=7001`)
 
 	// A DN signed in twice moves to the newer session.
 	c1 := g.mustSignIn("7003", "secret3")
 	c2 := g.mustSignIn("7003", "secret3")
-	if status, _, _ := c1.wait(); status != 404 {
-		t.Errorf("older session of a DN signed in again: /wait = %d, want 404", status)
+	if status, _, _ := c1.wait(); status != 204 {
+		t.Errorf("older session of a DN signed in again: /wait = %d, want 204", status)
 	}
 	if status, _, _ := c2.wait(); status != 200 {
 		t.Errorf("newer session: /wait = %d, want 200", status)

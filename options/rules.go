@@ -61,6 +61,14 @@ func (c *crossCheck) web() {
 		c.fail(SectionWeb, "session-timeout", "session-timeout %s must be longer than polling-timeout %s, or sessions expire while they poll",
 			secs(w.SessionTimeout), secs(w.PollingTimeout))
 	}
+	if c.valid(SectionWeb, "anonymous-session-timeout", "session-timeout") && w.AnonymousSessionTimeout > w.SessionTimeout {
+		c.warn(SectionWeb, "anonymous-session-timeout", "%s is longer than session-timeout %s: anonymous sessions are meant to expire sooner than registered ones",
+			secs(w.AnonymousSessionTimeout), secs(w.SessionTimeout))
+	}
+	if c.valid(SectionWeb, "max-anonymous-sessions", "max-sessions") && w.MaxAnonymousSessions > w.MaxSessions {
+		c.warn(SectionWeb, "max-anonymous-sessions", "%d is more than max-sessions %d: anonymous sessions can take every session, none is kept for agents",
+			w.MaxAnonymousSessions, w.MaxSessions)
+	}
 	if c.valid(SectionWeb, "polling-timeout") && w.PollingTimeout >= clientPollingTimeout {
 		c.warn(SectionWeb, "polling-timeout", "%s is not below the browser library's default polling_timeout of 30 s: clients that keep the default abort each poll and retry",
 			secs(w.PollingTimeout))

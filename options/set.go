@@ -21,8 +21,16 @@ type Web struct {
 	PollingTimeout  time.Duration   `opt:"polling-timeout"`
 	SessionTimeout  time.Duration   `opt:"session-timeout"`
 	MaxSessions     int             `opt:"max-sessions"`
-	MaxRequestSize  int64           `opt:"max-request-size"`
-	DemoPage        bool            `opt:"demo-page"`
+	// Anonymous sessions and per-client limits; 0: no limit.
+	AllowAnonymous          bool          `opt:"allow-anonymous"`
+	AnonymousSessionTimeout time.Duration `opt:"anonymous-session-timeout"`
+	MaxAnonymousSessions    int           `opt:"max-anonymous-sessions"`
+	MaxSessionsPerClient    int           `opt:"max-sessions-per-client"`
+	MaxAnonymousPerClient   int           `opt:"max-anonymous-per-client"`
+	SignInRate              int           `opt:"sign-in-rate"` // per second
+	SignInBurst             int           `opt:"sign-in-burst"`
+	MaxRequestSize          int64         `opt:"max-request-size"`
+	DemoPage                bool          `opt:"demo-page"`
 }
 
 // SIP holds the [sip] options.

@@ -166,11 +166,13 @@ func (e *Engine) SignIn(ctx context.Context, s *web.Session, req web.SignIn) err
 	if draining {
 		return web.Errorf(web.ErrUnavailable, "the gateway is stopping; sign in again shortly")
 	}
+	// An anonymous id has the characters of a DN too: it is logged, put in
+	// Pragma headers and may reach the SIP side.
+	if err := sipua.CheckUser(s.Name); err != nil {
+		return web.Errorf(web.ErrInvalid, "%v", err)
+	}
 	st := &session{e: e, s: s, calls: map[string]*call{}, log: e.log.With("session", s.ID[:8], "name", s.Name)}
 	if !req.Anonymous {
-		if err := sipua.CheckUser(s.Name); err != nil {
-			return web.Errorf(web.ErrInvalid, "%v", err)
-		}
 		reg, err := e.ua.Register(ctx, s.Name, req.Password, func(err error) {
 			s.End("registration lost: " + err.Error())
 		})
@@ -243,8 +245,13 @@ func (e *Engine) SignOut(s *web.Session, reason string) {
 	})
 }
 
-// Message handles one message from the browser.
-func (e *Engine) Message(ctx context.Context, s *web.Session, to string, body []byte) error {
+// Message handles one message from the browser. Only a body that does not
+// parse is an error (the request is malformed: the Genesys library never
+// sends one). A message that parses but is refused is answered 200 all the
+// same: the library takes any other answer for a network failure and sends
+// the message again every 3 s, with no word to the application. The refusal
+// reaches the browser on /wait instead (refuse).
+func (e *Engine) Message(_ context.Context, s *web.Session, to string, body []byte) error {
 	e.mu.Lock()
 	st := e.sessions[s]
 	e.mu.Unlock()
@@ -255,6 +262,36 @@ func (e *Engine) Message(ctx context.Context, s *web.Session, to string, body []
 	if err != nil {
 		return web.Errorf(web.ErrInvalid, "%v", err)
 	}
+	if err := st.handle(to, m); err != nil {
+		st.refuse(to, m.kind, err)
+	}
+	return nil
+}
+
+// refuse tells the browser that its message to peer to was refused: an
+// ERROR on /wait (the library's gateway-error event), then BYE when the
+// browser is left with a call the gateway does not have (a refused new call,
+// an answer that ended an incoming call), so that the call ends there too.
+// A refused offer or answer is CALL_FAILED — for a call in progress our
+// library rolls the re-offer back and the call goes on; anything else is
+// MESSAGE_REFUSED.
+func (st *session) refuse(to, kind string, err error) {
+	status, detail := web.ErrorStatus(err)
+	st.log.Info("message refused", "message", kind, "to", to, "status", status, "reason", detail)
+	c := st.call(to)
+	errorType := "MESSAGE_REFUSED"
+	if (kind == "OFFER" || kind == "ANSWER") && (c == nil || c.getState() == stateEstablished) {
+		errorType = "CALL_FAILED"
+	}
+	st.s.Deliver(to, errorMessage(errorType, status, detail))
+	if c == nil {
+		st.s.Deliver(to, []byte("BYE"))
+	}
+}
+
+// handle acts on one parsed message; an error refuses it.
+func (st *session) handle(to string, m message) error {
+	e := st.e
 	c := st.call(to)
 	switch m.kind {
 	case "OFFER":

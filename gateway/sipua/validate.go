@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // maxUserLen bounds a DN or a dialled number.
@@ -54,27 +56,57 @@ func CheckInfoBody(b []byte) error {
 	return nil
 }
 
+// Bounds of an extra header from a browser (attached data).
+const (
+	maxHeaderName  = 64   // characters after "X-"
+	maxHeaderValue = 1024 // bytes of UTF-8
+)
+
 // CheckHeader validates an extra header from a browser (attached data):
-// the name X- followed by up to 64 letters, digits and '-', and a value of
-// at most 256 printable ASCII characters.
+// the name X- followed by 1 to 64 token characters (RFC 3261 section 25.1:
+// letters, digits and - . ! % * _ + ` ' ~, so Genesys keys such as
+// Customer_Id pass), and a value of at most 1024 bytes of UTF-8 text
+// (header-value is TEXT-UTF8, section 25.1: names such as José Núñez pass)
+// without control characters: no CR, LF or NUL can end the header early or
+// start a new one.
 func CheckHeader(name, value string) error {
 	rest, ok := strings.CutPrefix(name, "X-")
-	if !ok || rest == "" || len(rest) > 64 {
-		return fmt.Errorf("header name %q: it must be X- and 1 to 64 letters, digits or '-'", name)
+	if !ok || rest == "" || len(rest) > maxHeaderName {
+		return fmt.Errorf("header name %q: it must be X- and 1 to %d token characters", printable(name), maxHeaderName)
 	}
 	for i := 0; i < len(rest); i++ {
-		c := rest[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return fmt.Errorf("header name %q: character %q is not allowed", name, c)
+		if !isToken(rest[i]) {
+			return fmt.Errorf("header name %q: character %q is not allowed (letters, digits and - . ! %% * _ + ` ' ~ only)", printable(name), rest[i])
 		}
 	}
-	if len(value) > 256 {
-		return fmt.Errorf("header %s: value longer than 256 characters", name)
+	if len(value) > maxHeaderValue {
+		return fmt.Errorf("header %s: value of %d bytes is longer than %d", name, len(value), maxHeaderValue)
 	}
-	for i := 0; i < len(value); i++ {
-		if value[i] < 0x20 || value[i] >= 0x7f {
-			return fmt.Errorf("header %s: the value must be printable ASCII", name)
+	if !utf8.ValidString(value) {
+		return fmt.Errorf("header %s: the value is not valid UTF-8", name)
+	}
+	for _, r := range value {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("header %s: the value contains the control character %U", name, r)
 		}
 	}
 	return nil
+}
+
+// isToken reports whether c is a token character (RFC 3261 section 25.1).
+func isToken(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-.!%*_+`'~", c) >= 0
+}
+
+// printable bounds a name from a browser for an error message (%q
+// escapes what is not printable).
+func printable(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }

@@ -124,7 +124,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	ip := r.Context().Value(keyClientIP).(netip.Addr)
 	if banned, left := s.deps.Bans.Banned(ip); banned {
 		w.Header().Set("Retry-After", strconv.Itoa(int(left.Round(time.Second)/time.Second)+1))
-		textError(w, http.StatusTooManyRequests, "too many failed logins from this address; try again later")
+		textError(w, http.StatusTooManyRequests, "too many failed logins from this address")
+		return
+	}
+	now := s.now()
+	if ref := s.admission.allow(ip, cfg.web, now); ref != nil {
+		ref.write(w)
 		return
 	}
 	var req SignIn
@@ -158,16 +163,28 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		textError(w, http.StatusBadRequest, msg)
 		return
 	}
-	sess := newSession(name, ip, s.now(), s.end)
+	if req.Anonymous && !cfg.web.AllowAnonymous {
+		textError(w, http.StatusForbidden, "anonymous sign-in is turned off on this gateway (web/allow-anonymous)")
+		return
+	}
+	if ref := s.admission.admit(ip, req.Anonymous, cfg.web, now); ref != nil {
+		ref.write(w)
+		return
+	}
+	sess := newSession(name, ip, req.Anonymous, now, s.end)
 	if !s.sessions.add(sess, cfg.web.MaxSessions) {
-		s.log.Warn("sign-in refused: max-sessions reached", "max_sessions", cfg.web.MaxSessions, "client_ip", ip)
+		s.admission.release(ip, req.Anonymous)
+		s.fullLog.Do(func() {
+			s.log.Warn("sign-ins refused: max-sessions reached (logged once a minute)", "max_sessions", cfg.web.MaxSessions, "client_ip", ip)
+		})
 		textError(w, http.StatusServiceUnavailable, "the gateway is full; try again later")
 		return
 	}
 	if err := s.deps.Engine.SignIn(r.Context(), sess, req); err != nil {
 		sess.close()
 		s.sessions.remove(sess)
-		status, detail := errorStatus(err)
+		s.admission.release(ip, req.Anonymous)
+		status, detail := ErrorStatus(err)
 		if errors.Is(err, ErrLoginRefused) {
 			if s.deps.Bans.Fail(ip, name, detail) {
 				s.log.Info("client banned after failed logins", "client_ip", ip)
@@ -190,12 +207,22 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, name+"="+sess.ID+"\n")
 }
 
+// sessionOver answers a request for a session that is unknown or has
+// ended: 204. The Genesys library signs out on a 2xx other than 200 (and
+// tells the application, onPeerClosing); it takes a 404 for a network error
+// and would retry every 3 s forever.
+func sessionOver(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // wait is the hanging GET: one message per response, an empty 200 when
-// polling-timeout passes with nothing to deliver, 404 when the session is gone.
+// polling-timeout passes with nothing to deliver, 204 when the session is
+// unknown or ends.
 func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 	sess := s.sessions.get(r.URL.Query().Get("id"))
 	if sess == nil {
-		textError(w, http.StatusNotFound, "unknown session")
+		sessionOver(w)
 		return
 	}
 	hold := s.cfg.Load().web.PollingTimeout
@@ -220,7 +247,7 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		case waitSuperseded:
 			return // empty 200: the browser's newer /wait takes over
 		case waitClosed:
-			textError(w, http.StatusNotFound, "session ended")
+			sessionOver(w)
 			return
 		}
 		select {
@@ -236,11 +263,15 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 }
 
 // message: POST /message?from=<session>&to=<peer> with one message as body.
+// What the engine refuses after reading it is answered 200 and refused on
+// /wait (Engine.Message); an error status is left for requests the Genesys
+// library never sends (malformed ones, too large ones). An unknown session
+// gets 204, as on /wait.
 func (s *Server) message(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	sess := s.sessions.get(q.Get("from"))
 	if sess == nil {
-		textError(w, http.StatusNotFound, "unknown session")
+		sessionOver(w)
 		return
 	}
 	sess.touch(s.now())
@@ -254,7 +285,11 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.deps.Engine.Message(r.Context(), sess, to, body); err != nil {
-		status, detail := errorStatus(err)
+		if errors.Is(err, ErrNotFound) {
+			sessionOver(w) // ended while this request was read
+			return
+		}
+		status, detail := ErrorStatus(err)
 		s.log.Debug("message refused", "session", sess.ID[:8], "status", status, "error", err)
 		textError(w, status, detail)
 		return
@@ -305,8 +340,9 @@ func checkName(n string) string {
 	return ""
 }
 
-// errorStatus maps an Engine error to its HTTP status and the text shown.
-func errorStatus(err error) (int, string) {
+// ErrorStatus maps an Engine error to its status (HTTP, and the status of
+// an ERROR message on /wait) and the text shown.
+func ErrorStatus(err error) (int, string) {
 	detail := ""
 	var e *Error
 	if errors.As(err, &e) {

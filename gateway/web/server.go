@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/time/rate"
 
 	"webrtcgw/gateway/ban"
 	"webrtcgw/options"
@@ -29,7 +30,11 @@ type Engine interface {
 	SignIn(ctx context.Context, s *Session, req SignIn) error
 	// Message handles one /message body addressed to peer to. It validates
 	// and starts work, and returns without waiting for the far end: what the
-	// far end answers reaches the browser through s.Deliver.
+	// far end answers reaches the browser through s.Deliver. It returns an
+	// error only for a request the Genesys library would never send (a body
+	// that does not parse) or ErrNotFound for a session it does not know: a
+	// message it reads and refuses is refused on /wait, because the library
+	// re-sends a message answered with an error status every 3 s.
 	Message(ctx context.Context, s *Session, to string, body []byte) error
 	// SignOut ends the session's registration and calls. It is called once
 	// per session: on sign-out, expiry, or when the gateway stops.
@@ -89,10 +94,12 @@ type Server struct {
 	deps Deps
 	now  func() time.Time
 
-	cfg      atomic.Pointer[config]
-	initial  *options.Set
-	sessions sessions
-	handler  http.Handler
+	cfg       atomic.Pointer[config]
+	initial   *options.Set
+	sessions  sessions
+	admission *admission
+	fullLog   rate.Sometimes // max-sessions refusals: a warning a minute, not one a request
+	handler   http.Handler
 
 	mu        sync.Mutex // guards listeners
 	listeners []*listener
@@ -177,7 +184,8 @@ func New(set *options.Set, deps Deps) *Server {
 		deps.Now = time.Now
 	}
 	s := &Server{log: deps.Log, deps: deps, now: deps.Now, initial: set,
-		sessions: sessions{byID: map[string]*Session{}}, headerTimeout: 10 * time.Second,
+		sessions: sessions{byID: map[string]*Session{}}, admission: newAdmission(deps.Log),
+		fullLog: rate.Sometimes{First: 1, Interval: time.Minute}, headerTimeout: 10 * time.Second,
 		linger: listenerLinger, stopLinger: make(chan struct{})}
 	s.handler = s.routes()
 	return s
@@ -538,8 +546,15 @@ func (s *Server) sweep() {
 		case <-s.sweepStop:
 			return
 		case <-t.C:
-			timeout := s.cfg.Load().web.SessionTimeout
-			for _, sess := range s.sessions.idle(s.now().Add(-timeout)) {
+			w := s.cfg.Load().web
+			now := s.now()
+			cutoff := func(sess *Session) time.Time {
+				if sess.Anonymous {
+					return now.Add(-w.AnonymousSessionTimeout)
+				}
+				return now.Add(-w.SessionTimeout)
+			}
+			for _, sess := range s.sessions.idle(cutoff) {
 				s.end(sess, "session expired")
 			}
 		}
@@ -553,6 +568,7 @@ func (s *Server) end(sess *Session, reason string) {
 		return
 	}
 	s.sessions.remove(sess)
+	s.admission.release(sess.ClientIP, sess.Anonymous)
 	s.log.Debug("session ended", "session", sess.ID[:8], "name", sess.Name, "reason", reason)
 	s.deps.Engine.SignOut(sess, reason)
 }

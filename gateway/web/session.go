@@ -25,6 +25,9 @@ type Session struct {
 	Name     string     // the DN, or the anonymous id the browser chose
 	ClientIP netip.Addr // the client's address (after trusted proxies)
 	Created  time.Time
+	// Anonymous sessions (connect()) register no DN; they expire sooner
+	// and count against the anonymous limits.
+	Anonymous bool
 
 	mu       sync.Mutex
 	queue    []Message
@@ -36,13 +39,13 @@ type Session struct {
 	end      func(*Session, string) // ends the session (the server's end)
 }
 
-func newSession(name string, ip netip.Addr, now time.Time, end func(*Session, string)) *Session {
-	return &Session{ID: newID(), Name: name, ClientIP: ip, Created: now, lastSeen: now,
+func newSession(name string, ip netip.Addr, anonymous bool, now time.Time, end func(*Session, string)) *Session {
+	return &Session{ID: newID(), Name: name, ClientIP: ip, Anonymous: anonymous, Created: now, lastSeen: now,
 		changed: make(chan struct{}), end: end}
 }
 
 // End ends the session as a sign-out would (the engine's SignOut is called);
-// the browser's next /wait gets 404 and the library signs out.
+// the browser's /wait gets 204 and the library signs out.
 func (s *Session) End(reason string) {
 	if s.end != nil {
 		s.end(s, reason)
@@ -217,8 +220,8 @@ func (r *sessions) len() int {
 	return len(r.byID)
 }
 
-// idle returns the sessions not heard from since before cutoff.
-func (r *sessions) idle(cutoff time.Time) []*Session {
+// idle returns the sessions not heard from since before their cutoff.
+func (r *sessions) idle(cutoff func(*Session) time.Time) []*Session {
 	r.mu.Lock()
 	all := make([]*Session, 0, len(r.byID))
 	for _, s := range r.byID {
@@ -227,7 +230,7 @@ func (r *sessions) idle(cutoff time.Time) []*Session {
 	r.mu.Unlock()
 	var out []*Session
 	for _, s := range all {
-		if t := s.idleSince(); !t.IsZero() && t.Before(cutoff) {
+		if t := s.idleSince(); !t.IsZero() && t.Before(cutoff(s)) {
 			out = append(out, s)
 		}
 	}

@@ -149,13 +149,13 @@ func (b *browser) signOut() {
 	}
 }
 
-// poll keeps a /wait in flight for the session until it ends: 404 without
-// a sign-out is a registration lost.
+// poll keeps a /wait in flight for the session until it ends: 204 (the
+// session is over) without a sign-out is a registration lost.
 func (b *browser) poll(s *session) {
 	defer b.polls.Done()
 	defer close(s.ended)
 	for !s.signingOut.Load() {
-		status, hdr, body, err := b.do(context.Background(), "wait", "GET", "/wait?id="+s.id, "", 200, 404)
+		status, hdr, body, err := b.do(context.Background(), "wait", "GET", "/wait?id="+s.id, "", 200, 204)
 		if s.signingOut.Load() {
 			return
 		}
@@ -163,8 +163,8 @@ func (b *browser) poll(s *session) {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		if status == 404 {
-			b.h.m.registrationLost(b.dn, fmt.Sprintf("session %.6s ended by the gateway: /wait 404 %q", s.id, strings.TrimSpace(body)))
+		if status == 204 {
+			b.h.m.registrationLost(b.dn, fmt.Sprintf("session %.6s ended by the gateway: /wait 204", s.id))
 			return
 		}
 		if body != "" {

@@ -477,7 +477,7 @@ test('register refuses a DN that would corrupt the request', async () => {
 
 for (const [status, body, headers, message] of [
   [403, 'wrong credentials\n', {}, 'Registration refused: wrong DN or password'],
-  [429, 'banned\n', { 'Retry-After': '600' }, 'Too many failed logins from this address: try again in 600 s'],
+  [429, 'too many failed logins from this address\n', { 'Retry-After': '600' }, 'Sign-in refused (too many failed logins from this address): try again in 600 s'],
   [503, 'SIP Server unreachable\n', {}, 'Gateway unavailable: SIP Server unreachable'],
   [504, 'SIP Server timeout\n', {}, 'The SIP Server did not answer in time: SIP Server timeout'],
   [400, 'bad DN\n', {}, 'The gateway rejected the sign-in request: bad DN'],
@@ -560,13 +560,13 @@ test('/wait: a network error retries after the delay', async () => {
   await until(() => gateway.requests.filter((r) => r.path === '/wait').length === 2, 'the retry');
 });
 
-for (const status of [204, 404, 500]) {
+for (const status of [204, 205]) {
   test(`/wait answered ${status}: the session is gone, onDisconnect, no more polling`, async () => {
     const c = await connected();
     const { s } = await establishedCall(c);
     const closing = once(c.onPeerClosing);
     const disconnected = once(c.onDisconnect);
-    gateway.deliver(status === 204 ? null : 'session expired\n', '', status);
+    gateway.deliver(null, '', status);
     assert.equal((await disconnected).status, status);
     assert.equal((await closing).reason, 'disconnected');
     assert.equal(c.connected, false);
@@ -575,6 +575,23 @@ for (const status of [204, 404, 500]) {
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(gateway.requests.filter((r) => r.path === '/wait').length, polls);
     assert.equal(gateway.messages('BYE').length, 0, 'no BYE into a session that is gone');
+  });
+}
+
+for (const status of [404, 500, 502]) {
+  test(`/wait answered ${status}: taken for a network error, retried after the delay, the call goes on`, async () => {
+    const c = await connected();
+    const { s } = await establishedCall(c);
+    let disconnected = 0;
+    c.onDisconnect.add(() => { disconnected++; });
+    const before = gateway.requests.filter((r) => r.path === '/wait').length;
+    gateway.deliver('bad gateway\n', '', status);
+    await until(() => gateway.requests.filter((r) => r.path === '/wait').length === before + 1, 'the retry');
+    assert.equal(disconnected, 0);
+    assert.equal(c.connected, true);
+    assert.equal(s.state, 'established');
+    gateway.deliver('INFO-PEER a=1', '5001');
+    await until(() => gateway.requests.filter((r) => r.path === '/wait').length === before + 2, 'polling goes on');
   });
 }
 
@@ -709,6 +726,53 @@ test('microphone denied: makeOffer rejects with a readable message, nothing sent
   assert.equal(gateway.messages('').length, 0);
 });
 
+test('the gateway refuses the OFFER on /wait (200, then CALL_FAILED and BYE): the call ends once, no BYE back', async () => {
+  const c = await connected();
+  const s = new MediaSession(c);
+  await s.makeOffer('5001');
+  await gateway.nextRoap('OFFER');
+  const error = once(c.onGatewayError);
+  const closing = once(c.onPeerClosing);
+  const closed = once(s.onSessionClose);
+  gateway.deliver('RSMP ERROR {"errorType":"CALL_FAILED","status":400,"reason":"destination: not a valid DN or number"}', '5001');
+  const info = await error;
+  assert.equal(info.error, 'CALL_FAILED');
+  assert.equal(info.status, 400);
+  assert.equal((await closing).status, 400);
+  assert.equal((await closed).reason, 'failed');
+  let more = 0;
+  c.onPeerClosing.add(() => { more++; });
+  gateway.deliver('BYE', '5001');
+  await gateway.waitPolling();
+  assert.equal(more, 0);
+  assert.equal(s.state, 'idle');
+  assert.equal(gateway.messages('BYE').length, 0, 'no BYE back for a refused call');
+});
+
+test('MESSAGE_REFUSED on /wait: onGatewayError, the call goes on', async () => {
+  const c = await connected();
+  const { s } = await establishedCall(c);
+  const error = once(c.onGatewayError);
+  gateway.deliver('RSMP ERROR {"errorType":"MESSAGE_REFUSED","status":400,"reason":"INFO data must be URL-encoded"}', '5001');
+  const info = await error;
+  assert.equal(info.error, 'MESSAGE_REFUSED');
+  assert.equal(info.status, 400);
+  assert.equal(s.state, 'established');
+  assert.equal(c.connected, true);
+});
+
+test('a message answered 204: the session is over, the client signs out', async () => {
+  const c = await connected();
+  const { s } = await establishedCall(c);
+  gateway.message = () => new Response(null, { status: 204 });
+  const disconnected = once(c.onDisconnect);
+  const closing = once(c.onPeerClosing);
+  await assert.rejects(s.sendInfo({ a: 1 }), (e) => e.status === 204);
+  assert.equal((await disconnected).status, 204);
+  assert.equal((await closing).reason, 'disconnected');
+  assert.equal(c.connected, false);
+});
+
 test('the gateway refuses the OFFER (400): onGatewayError, the call ends without BYE', async () => {
   gateway.message = (req) => (req.body.startsWith('RSMP') ? new Response('invalid destination\n', { status: 400 }) : new Response(''));
   const c = await connected();
@@ -723,16 +787,14 @@ test('the gateway refuses the OFFER (400): onGatewayError, the call ends without
   assert.equal(c.connected, true);
 });
 
-test('the gateway answers 404 to a message: the session is gone', async () => {
+test('a message answered 404 (a proxy in the way): onGatewayError, the session stays', async () => {
   const c = await connected();
   const { s } = await establishedCall(c);
-  gateway.message = () => new Response('no such session\n', { status: 404 });
+  gateway.message = () => new Response('not found\n', { status: 404 });
   const error = once(c.onGatewayError);
-  const disconnected = once(c.onDisconnect);
   await assert.rejects(s.sendInfo({ a: 1 }), (e) => e.status === 404);
   assert.equal((await error).status, 404);
-  assert.equal((await disconnected).status, 404);
-  assert.equal(c.connected, false);
+  assert.equal(c.connected, true);
 });
 
 test('hang up while the OFFER is still being prepared: nothing is sent', async () => {

@@ -304,6 +304,15 @@
     return Math.max(0, Math.ceil((t - (now === undefined ? Date.now() : now)) / 1000));
   }
 
+  /**
+   * sessionOver tells whether an answer to /wait or /message says the session
+   * has ended: a 2xx other than 200 (the gateway answers 204), as the Genesys
+   * library reads it.
+   */
+  function sessionOver(status) {
+    return status > 200 && status < 300;
+  }
+
   /** firstLine returns the first line of an error body, trimmed and bounded, for display. */
   function firstLine(text) {
     const line = String(text || '').split(/\r?\n/, 1)[0].trim();
@@ -321,10 +330,12 @@
       case 401:
       case 403:
         return 'Registration refused: wrong DN or password';
-      case 429:
-        return retryAfter !== null && retryAfter !== undefined
-          ? `Too many failed logins from this address: try again in ${retryAfter} s`
-          : 'Too many failed logins from this address: try again later';
+      case 429: {
+        // Banned after failed logins, or over a sign-in limit of this address.
+        const why = serverMessage || 'too many sign-ins from this address';
+        const when = retryAfter !== null && retryAfter !== undefined ? `try again in ${retryAfter} s` : 'try again later';
+        return `Sign-in refused (${why}): ${when}`;
+      }
       case 503:
         return `Gateway unavailable${detail || ': SIP Server unreachable or gateway full'}`;
       case 504:
@@ -888,8 +899,11 @@
     }
 
     /**
-     * _send posts one message to the gateway for peer `to`. A refused message
-     * fires onGatewayError and rejects; 404 means the session is gone.
+     * _send posts one message to the gateway for peer `to`. The gateway
+     * answers 200 to every message it reads, and refuses one it cannot act
+     * on with an ERROR on /wait. A 2xx other than 200 (204) means the session
+     * is over: the client is signed out. Any other status (a malformed
+     * request, a proxy in the way) fires onGatewayError and rejects.
      */
     async _send(to, body, kind, keepalive) {
       const ssid = this.ssid;
@@ -908,10 +922,13 @@
       }
       if (res.status === 200) return;
       const serverMessage = firstLine(text);
+      if (sessionOver(res.status)) {
+        if (this.ssid === ssid) this._lost(res.status, serverMessage);
+        throw new ClientError(ErrorCode.CONNECTION, `The gateway ended the session: the ${kind} message was not sent`, { status: res.status });
+      }
       const message = `The gateway refused the ${kind} message (HTTP ${res.status})${serverMessage ? ': ' + serverMessage : ''}`;
       if (this.ssid === ssid) {
         this.onGatewayError.fire({ error: 'MESSAGE_REJECTED', status: res.status, message, serverMessage, request: kind });
-        if (res.status === 404) this._lost(404, serverMessage);
       }
       throw new ClientError(ErrorCode.CONNECTION, message, { status: res.status, serverMessage });
     }
@@ -951,15 +968,18 @@
           stop.removeEventListener('abort', abortReq);
         }
         if (stop.aborted) return;
-        if (failure) {
-          if (req.signal.aborted) continue; // our polling_timeout: re-poll at once
-          log.warn(`hanging GET failed (${failure.message}): retrying in ${Client.pollRetryDelay} ms`);
-          await sleep(Client.pollRetryDelay, stop);
-          continue;
-        }
-        if (res.status !== 200) {
+        if (failure && req.signal.aborted) continue; // our polling_timeout: re-poll at once
+        if (!failure && sessionOver(res.status)) {
           this._lost(res.status, firstLine(body));
           return;
+        }
+        if (failure || res.status !== 200) {
+          // A network error, or an error status (a proxy in the way, a
+          // gateway restarting): the session may well be alive; try again.
+          const why = failure ? failure.message : `HTTP ${res.status}`;
+          log.warn(`hanging GET failed (${why}): retrying in ${Client.pollRetryDelay} ms`);
+          await sleep(Client.pollRetryDelay, stop);
+          continue;
         }
         if (body !== '') this._dispatch(body, res.headers.get('Pragma') || '');
       }

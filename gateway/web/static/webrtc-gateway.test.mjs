@@ -126,8 +126,9 @@ describe('sign-in response', () => {
   });
   test('failures are described for people', () => {
     assert.equal(gw.describeSignInFailure(403, 'wrong credentials', null), 'Registration refused: wrong DN or password');
-    assert.equal(gw.describeSignInFailure(429, '', 600), 'Too many failed logins from this address: try again in 600 s');
-    assert.equal(gw.describeSignInFailure(429, '', null), 'Too many failed logins from this address: try again later');
+    assert.equal(gw.describeSignInFailure(429, 'too many failed logins from this address', 600),
+      'Sign-in refused (too many failed logins from this address): try again in 600 s');
+    assert.equal(gw.describeSignInFailure(429, '', null), 'Sign-in refused (too many sign-ins from this address): try again later');
     assert.equal(gw.describeSignInFailure(0, '', null), 'Gateway unreachable');
     assert.equal(gw.describeSignInFailure(503, 'gateway full', null), 'Gateway unavailable: gateway full');
     assert.equal(gw.describeSignInFailure(503, '', null), 'Gateway unavailable: SIP Server unreachable or gateway full');
