@@ -75,6 +75,17 @@ type KamailioConfig struct {
 	// kamailio-tls-modules.
 	TLS bool
 
+	// RegisterStatus, when not 0, answers every REGISTER with this final
+	// status (such as 503) before authentication: a SIP Server that cannot
+	// serve registrations.
+	RegisterStatus int
+
+	// OptionsStatus, when not 0, answers every OPTIONS with this final
+	// status (such as 404 or 405): a SIP Server without OPTIONS support.
+	// [SIPPing] (From user "probe"), StartKamailio's readiness probe,
+	// still gets its 200.
+	OptionsStatus int
+
 	tlsPort   int    // set by StartKamailio
 	tlsConfig string // path of tls.cfg, set by StartKamailio
 }
@@ -182,6 +193,11 @@ func (c KamailioConfig) Render(port int) ([]byte, error) {
 	if maxExpires <= 0 {
 		maxExpires = 3600
 	}
+	for _, st := range []int{c.RegisterStatus, c.OptionsStatus} {
+		if st != 0 && (st < 300 || st > 699) {
+			return nil, fmt.Errorf("kamailio: invalid final error status %d (want 300 to 699)", st)
+		}
+	}
 	if c.TLS && (c.tlsPort == 0 || c.tlsConfig == "") {
 		return nil, errors.New("kamailio: TLS needs the port and tls.cfg StartKamailio sets")
 	}
@@ -196,8 +212,39 @@ func (c KamailioConfig) Render(port int) ([]byte, error) {
 		TLSPort       int
 		TLSConfig     string
 		Users, Routes []kv
-	}{port, debug, algorithm, c.AuthInvites, maxExpires, c.TLS, c.tlsPort, c.tlsConfig, users, routes})
+		Register      int
+		RegisterWhy   string
+		Options       int
+		OptionsWhy    string
+	}{port, debug, algorithm, c.AuthInvites, maxExpires, c.TLS, c.tlsPort, c.tlsConfig, users, routes,
+		c.RegisterStatus, reasonPhrase(c.RegisterStatus), c.OptionsStatus, reasonPhrase(c.OptionsStatus)})
 	return b.Bytes(), err
+}
+
+// reasonPhrase returns the reason phrase of a final error status (RFC 3261
+// section 21).
+func reasonPhrase(status int) string {
+	switch status {
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 480:
+		return "Temporarily Unavailable"
+	case 500:
+		return "Server Internal Error"
+	case 501:
+		return "Not Implemented"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Server Time-out"
+	}
+	return "Refused"
 }
 
 // Kamailio is a running Kamailio started by [StartKamailio].

@@ -22,9 +22,10 @@ func TestKamailioConfigCheck(t *testing.T) {
 	testpeers.Require(t, testpeers.BinKamailio)
 	bin, _ := testpeers.LookBinary(testpeers.BinKamailio)
 	cases := map[string]testpeers.KamailioConfig{
-		"empty":  {},
-		"md5":    {Users: map[string]string{"alice": "secret", "1001": "p@ss#word!"}, Routes: map[string]string{"2000": "sip:127.0.0.1:5070"}},
-		"sha256": {Algorithm: testpeers.DigestSHA256, AuthInvites: true, Users: map[string]string{"alice": "x"}, Verbose: true},
+		"empty":    {},
+		"md5":      {Users: map[string]string{"alice": "secret", "1001": "p@ss#word!"}, Routes: map[string]string{"2000": "sip:127.0.0.1:5070"}},
+		"sha256":   {Algorithm: testpeers.DigestSHA256, AuthInvites: true, Users: map[string]string{"alice": "x"}, Verbose: true},
+		"refusing": {Users: map[string]string{"alice": "x"}, RegisterStatus: 503, OptionsStatus: 404},
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -53,6 +54,8 @@ func TestKamailioConfigInvalid(t *testing.T) {
 		"route number":  {Routes: map[string]string{"20$00": "sip:127.0.0.1:5070"}},
 		"route target":  {Routes: map[string]string{"2000": `sip:127.0.0.1:5070"`}},
 		"route no sip:": {Routes: map[string]string{"2000": "127.0.0.1:5070"}},
+		"register 200":  {RegisterStatus: 200},
+		"options 700":   {OptionsStatus: 700},
 	}
 	for name, cfg := range cases {
 		if _, err := cfg.Render(5060); err == nil {
