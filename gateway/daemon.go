@@ -61,9 +61,11 @@ const fileSettle = 150 * time.Millisecond
 //  5. on the LCA's suspend: no new sessions or calls (Suspending), calls in
 //     progress go on; Suspended when none is left;
 //  6. when ctx is done or the LCA says stop: drain the same way for at most
-//     [sml] suspending-wait-timeout (counted from the first suspend), then
-//     stop the subsystems in reverse order (calls left are hung up), each
-//     within StopTimeout; Stopped.
+//     [sml] suspending-wait-timeout (counted from the first suspend); hang
+//     up the calls left, with BYE both ways (the browser's on its /wait);
+//     then stop the subsystems in reverse order, each within StopTimeout:
+//     web first (the browsers take their BYE, the hanging /wait are
+//     answered, then the listeners close); Stopped.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
 	log := deps.Logging.Logger()
 	rlog := log.Named("reload")
@@ -177,6 +179,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	if n := sys.engine.Calls(); n > 0 {
 		log.Info("hanging up the calls left", "calls", n, "waited", time.Since(drainSince).Round(time.Millisecond))
+		sys.engine.HangUpAll("the gateway is stopping")
 	}
 	stopParts(log, started, cfg.StopTimeout)
 	log.Info("stopped")
@@ -208,9 +211,10 @@ type system struct {
 }
 
 // newSystem builds the subsystems in start order: log, media, sip, call
-// control, web, bans. They stop in the reverse order: web first (no new
-// requests; sessions signed out), then call control waits for the calls it
-// is ending, then SIP (unregister, BYE what is left), then media.
+// control, web, bans. They stop in the reverse order, after Run has hung up
+// the calls left: web first (the browsers take what is queued for them,
+// their sessions end, then the listeners close), then call control waits
+// for the work it started (BYE, unregister), then SIP, then media.
 func newSystem(set *options.Set, cfg Config, logs *logging.Logging, sipFallback func() options.HostPort, reachability func(up bool)) *system {
 	log := logs.Logger()
 	bans := ban.New(banConfig(set), log.Named("ban"), nil)

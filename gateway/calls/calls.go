@@ -76,6 +76,43 @@ func (e *Engine) Calls() int {
 	return n
 }
 
+// hangUpWait bounds how long HangUpAll waits for the calls to end on the
+// browser side (the SIP side goes on in the background).
+const hangUpWait = 2 * time.Second
+
+// HangUpAll ends every call for reason, as a stop does once the drain time
+// is over: CANCEL, a rejection or BYE towards SIP, and BYE to the browser,
+// queued on its session — which stays, so that its /wait can deliver it
+// (web.Server.Stop waits for that before it ends the sessions). It returns
+// the number of calls hung up once they have ended on the browser side;
+// the SIP requests finish in the background (Close waits for them).
+func (e *Engine) HangUpAll(reason string) int {
+	e.mu.Lock()
+	sts := make([]*session, 0, len(e.sessions))
+	for _, st := range e.sessions {
+		sts = append(sts, st)
+	}
+	e.mu.Unlock()
+	n := 0
+	for _, st := range sts {
+		st.mu.Lock()
+		calls := make([]*call, 0, len(st.calls))
+		for _, c := range st.calls {
+			calls = append(calls, c)
+		}
+		st.mu.Unlock()
+		for _, c := range calls {
+			n++
+			e.goTracked(func() { c.hangUp(reason) })
+		}
+	}
+	deadline := time.Now().Add(hangUpWait)
+	for e.Calls() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return n
+}
+
 // Close waits (until ctx is done) for the work started for sessions and
 // calls to finish (BYE, CANCEL, unregister), then cancels what is left and
 // gives it a moment to notice. A SIP transaction that does not notice (a

@@ -106,6 +106,8 @@ type Server struct {
 
 	sweepStop chan struct{}
 	sweepDone chan struct{}
+	stopOnce  sync.Once
+	stopErr   error
 
 	headerTimeout time.Duration // http.Server.ReadHeaderTimeout (slow clients are cut off)
 
@@ -284,9 +286,35 @@ func (s *Server) Reload(ctx context.Context, next *options.Set) error {
 	return nil
 }
 
-// Stop retires the listeners (hanging /wait answered, in-flight requests
-// finished until ctx is done), then signs out every session.
+// flushWait bounds how long Stop waits for the browsers to take what is
+// queued for them: a polling browser asks again at once, one whose /wait
+// failed after 3 s.
+const flushWait = 3 * time.Second
+
+// Stop ends the signalling, the browsers told before the listeners close
+// (the gateway has hung up the calls, queuing their BYE, before):
+//
+//  1. sessions are no longer expired;
+//  2. it waits (flushWait at most, or until ctx is done) until every
+//     session's queue has been taken by its /wait;
+//  3. every session ends: its hanging /wait is answered 204, which the
+//     browser library takes for "signed out";
+//  4. the listeners retire: sockets closed, any /wait left answered,
+//     in-flight requests finished until ctx is done.
 func (s *Server) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() { s.stopErr = s.stop(ctx) })
+	return s.stopErr
+}
+
+func (s *Server) stop(ctx context.Context) error {
+	if s.sweepStop != nil {
+		close(s.sweepStop)
+		<-s.sweepDone
+	}
+	s.flush(ctx, flushWait)
+	for _, sess := range s.sessions.all() {
+		s.end(sess, "gateway stopping")
+	}
 	s.mu.Lock()
 	ls := s.listeners
 	s.listeners = nil
@@ -302,14 +330,31 @@ func (s *Server) Stop(ctx context.Context) error {
 			first = err
 		}
 	}
-	if s.sweepStop != nil {
-		close(s.sweepStop)
-		<-s.sweepDone
-	}
-	for _, sess := range s.sessions.all() {
-		s.end(sess, "gateway stopping")
-	}
 	return first
+}
+
+// flush waits until no session has a message queued, for at most max.
+func (s *Server) flush(ctx context.Context, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for {
+		pending := 0
+		for _, sess := range s.sessions.all() {
+			if sess.pending() {
+				pending++
+			}
+		}
+		if pending == 0 {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			s.log.Info("stopping: messages not taken by their browsers", "sessions", pending)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Addrs returns the bound addresses, HTTPS first ("https://127.0.0.1:8443").

@@ -85,6 +85,13 @@ func (s *Session) broadcastLocked() {
 	s.changed = make(chan struct{})
 }
 
+// pending reports whether messages wait for the browser's /wait.
+func (s *Session) pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) > 0
+}
+
 // Closed reports whether the session has ended.
 func (s *Session) Closed() bool {
 	s.mu.Lock()
