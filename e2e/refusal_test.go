@@ -136,3 +136,84 @@ func TestRefusedMessages(t *testing.T) {
 		t.Errorf("/message after sign-out = %d, want 204", status)
 	}
 }
+
+// withoutTelephoneEvent removes telephone-event from an SDP's audio formats.
+func withoutTelephoneEvent(t *testing.T, sdp string) string {
+	t.Helper()
+	pts := map[string]bool{}
+	for _, line := range strings.Split(sdp, "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "a=rtpmap:"); ok && strings.Contains(strings.ToLower(rest), "telephone-event/") {
+			pt, _, _ := strings.Cut(rest, " ")
+			pts[pt] = true
+		}
+	}
+	var out []string
+	for _, line := range strings.Split(sdp, "\r\n") {
+		switch {
+		case strings.HasPrefix(line, "m=audio "):
+			f := strings.Fields(line)
+			kept := f[:3]
+			for _, pt := range f[3:] {
+				if !pts[pt] {
+					kept = append(kept, pt)
+				}
+			}
+			line = strings.Join(kept, " ")
+		case strings.HasPrefix(line, "a=rtpmap:") || strings.HasPrefix(line, "a=fmtp:") || strings.HasPrefix(line, "a=rtcp-fb:"):
+			pt, _, _ := strings.Cut(line[strings.Index(line, ":")+1:], " ")
+			if pts[pt] {
+				continue
+			}
+		}
+		out = append(out, line)
+	}
+	if len(pts) == 0 || strings.Contains(strings.Join(out, "\n"), "telephone-event") {
+		t.Fatalf("withoutTelephoneEvent: no telephone-event removed from %q", sdp)
+	}
+	return strings.Join(out, "\r\n")
+}
+
+// stripTE rewrites the SDP of an "RSMP {…}" message without telephone-event.
+func stripTE(t *testing.T, msg string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(msg[strings.Index(msg, "{"):]), &m); err != nil {
+		t.Fatal(err)
+	}
+	m["sdp"] = withoutTelephoneEvent(t, m["sdp"].(string))
+	b, _ := json.Marshal(m)
+	return "RSMP " + string(b)
+}
+
+// TestNoTelephoneEvent: a browser whose offer has no telephone-event still
+// gets its call, with audio both ways and DTMF off for that call (an outside
+// round saw such a call end with a bare BYE).
+func TestNoTelephoneEvent(t *testing.T) {
+	sip := startSIPSide(t, testpeers.KamailioConfig{})
+	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
+	far := testpeers.StartRTPPeer(t, testpeers.RTPPeerConfig{Echo: true})
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: testpeers.ScenarioUASAnswer, Port: sip.sippPort, MediaPort: far.Port()})
+	ctx := ctxTimeout(t, 60*time.Second)
+
+	c := g.mustSignIn("7001", "secret1")
+	b := newPionBrowser(t)
+	c.mustSend("5000", stripTE(t, b.offer(webrtc.RTPTransceiverDirectionSendrecv)))
+	_, answer := c.expect(ctx, "RSMP {")
+	if strings.Contains(answer, "telephone-event") {
+		t.Errorf("ANSWER to an offer without telephone-event has it: %.300q", answer)
+	}
+	b.applyAnswer(answer)
+	b.waitReceived(ctx, 50)
+	if _, err := far.WaitFor(ctx, func(s testpeers.RTPStats) bool { return s.Packets > 50 }); err != nil {
+		t.Fatalf("far end got no media: %v", err)
+	}
+	c.mustSend("5000", "BYE")
+	if err := sipp.Wait(ctx); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, sipp.Messages())
+	}
+	// DTMF is off for this call on the SIP side too: a telephone-event the
+	// browser cannot take is not offered.
+	if msgs := sipp.Messages(); strings.Contains(msgs, "telephone-event/") {
+		t.Errorf("the SIP side was offered telephone-event for a browser without it:\n%s", msgs)
+	}
+}

@@ -283,9 +283,25 @@ func (c *Call) SIPOffer(offer []Codec) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.local.codecs = offer
-	c.local.dtmf = hasDTMF(c.gen.opts.Codecs)
+	// DTMF is offered to the SIP side only when the browser can take it:
+	// a telephone-event the browser did not offer could not be relayed.
+	c.local.dtmf = hasDTMF(c.gen.opts.Codecs) && c.browserDTMFLocked()
 	c.local.pts, c.local.dtmfPTs = nil, nil
 	return c.local.marshal()
+}
+
+// browserDTMFLocked reports whether the browser's offer has telephone-event
+// at any clock (true when the gateway makes the offer).
+func (c *Call) browserDTMFLocked() bool {
+	if c.offerPTs == nil {
+		return true
+	}
+	for key := range c.offerPTs {
+		if strings.HasPrefix(key, "telephone-event/") {
+			return true
+		}
+	}
+	return false
 }
 
 // SetSIPAnswer applies the SIP side's answer to SIPOffer: the call's codec is
@@ -457,13 +473,19 @@ func (c *Call) commonCodecs(offered []string) []Codec {
 // browserParams returns the pion codec parameters for codecs, with their
 // telephone-events when DTMF is configured. When answering, the payload types
 // are the browser's own (RFC 3264 section 6.1 lets the answerer pick, but
-// browsers expect their offer's numbers back).
+// browsers expect their offer's numbers back), and a telephone-event the
+// browser did not offer is left out: pion refuses a preference for a codec
+// the offer lacks, and the call goes on without DTMF.
 func (c *Call) browserParams(list []Codec) []webrtc.RTPCodecParameters {
 	c.mu.Lock()
 	offerPTs := c.offerPTs
 	c.mu.Unlock()
+	offered := func(encoding string, clock uint32) (uint8, bool) {
+		pt, ok := offerPTs[strings.ToLower(encoding)+"/"+fmt.Sprint(clock)]
+		return pt, ok
+	}
 	ptFor := func(encoding string, clock uint32, def uint8) webrtc.PayloadType {
-		if pt, ok := offerPTs[strings.ToLower(encoding)+"/"+fmt.Sprint(clock)]; ok {
+		if pt, ok := offered(encoding, clock); ok {
 			return webrtc.PayloadType(pt)
 		}
 		return webrtc.PayloadType(def)
@@ -480,6 +502,9 @@ func (c *Call) browserParams(list []Codec) []webrtc.RTPCodecParameters {
 	}
 	if hasDTMF(c.gen.opts.Codecs) {
 		for _, clock := range []uint32{8000, 48000} {
+			if _, ok := offered("telephone-event", clock); offerPTs != nil && !ok {
+				continue
+			}
 			if clocks[clock] {
 				def := uint8(ptDTMF8k)
 				if clock == 48000 {
