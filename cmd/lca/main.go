@@ -54,6 +54,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	killGrace := fs.Duration("kill-grace", 10*time.Second, "how long SIGTERM has before SIGKILL")
 	restartDelay := fs.Duration("restart-delay", time.Second, "first delay of an automatic restart (doubles while the application keeps dying)")
 	restartDelayMax := fs.Duration("restart-delay-max", time.Minute, "longest delay of an automatic restart")
+	var appUsers []uint32 // nil: [lca] app-users
+	fs.Func("app-users", "`users` (names or uids, comma-separated) whose processes may register applications besides root and the LCA's own user (replaces [lca] app-users)", func(s string) error {
+		users, err := agent.ParseUsers(s)
+		appUsers = users
+		return err
+	})
 	verbose := fs.String("verbose", "standard", "log `level`: all, debug, trace, interaction, standard, alarm, none")
 	showVersion := fs.Bool("V", false, "print the version and exit")
 	fs.Usage = func() {
@@ -160,6 +166,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		DataDir:         *dataDir,
 		LogDir:          *logDir,
 		ControlToken:    controlToken,
+		AppUsers:        appUsers,
 		StopTimeout:     *stopTimeout,
 		KillGrace:       *killGrace,
 		RestartDelay:    *restartDelay,

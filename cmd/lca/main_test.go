@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,6 +91,7 @@ func TestCommandLine(t *testing.T) {
 		{"no credential", []string{"-confserv-host", "127.0.0.1", "-data", dir}, 2, "no host credential"},
 		{"bad port", []string{"-config", bad, "-port", "0"}, 2, "-port 0"},
 		{"unknown flag", []string{"-nope"}, 2, "flag provided but not defined"},
+		{"unknown app user", []string{"-config", bad, "-app-users", "root,lcatest-nosuchuser"}, 2, `invalid value "root,lcatest-nosuchuser" for flag -app-users: unknown user "lcatest-nosuchuser"`},
 		{"argument", []string{"-config", bad, "extra"}, 2, `unexpected argument "extra"`},
 	}
 	for _, c := range cases {
@@ -349,5 +351,70 @@ func TestConfserv(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "confserv-apps.json")); err != nil {
 		t.Errorf("no application cache: %v", err)
+	}
+}
+
+// TestUnprivilegedLCA: an LCA running as an unprivileged user verifies the
+// processes of its own user and adopts them, and refuses, naming why, a
+// process it cannot verify: root's (/proc/PID/fd is closed to it), even
+// registering with its own pid, and although root may register.
+func TestUnprivilegedLCA(t *testing.T) {
+	u := lcatest.User(t)
+	// The user's own data directory: t.TempDir's parents are closed to it.
+	dir, err := os.MkdirTemp("", "lcatest-data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	port := testpeers.FreePort(t, testpeers.NetTCP)
+	ini := writeINI(t, dir, port, "", "gw1")
+	for _, p := range []string{dir, ini} {
+		if err := os.Chown(p, int(u.UID), int(u.GID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := lcatest.StartAs(t, u.Credential(), dir, port, "-config", ini)
+	ctl := l.Control()
+	_, events, err := ctl.Subscribe(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	nc, err := net.Dial("tcp", l.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	wc := wire.NewConn(nc)
+	pid := strconv.Itoa(os.Getpid())
+	if err := wc.Write(wire.Message{Op: wire.OpRegister, App: "gw1", PID: os.Getpid()}); err != nil {
+		t.Fatal(err)
+	}
+	want := "register gw1: cannot verify pid " + pid + ": open /proc/" + pid + "/fd: permission denied"
+	if m, err := wc.Read(); err != nil || m.Op != wire.OpError || m.Error != want {
+		t.Errorf("register of root's process = %+v, %v; want the error %q", m, err, want)
+	}
+
+	app := exec.Command(lcatest.App(t), "-lca", l.Addr, "-app", "gw1", "-max-life", "2m")
+	app.SysProcAttr = &syscall.SysProcAttr{Credential: u.Credential()}
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan struct{})
+	go func() { app.Wait(); close(waited) }()
+	t.Cleanup(func() { app.Process.Kill(); <-waited })
+	st := lcatest.WaitStatus(t, events, 20*time.Second, "gw1", wire.Running)
+	if st.PID != app.Process.Pid || st.Managed {
+		t.Errorf("gw1 = %+v; want pid %d adopted", st, app.Process.Pid)
+	}
+	if _, err := ctl.Stop(ctxT(t), "gw1", false); err != nil {
+		t.Fatal(err)
+	}
+	end := lcatest.WaitFor(t, events, 20*time.Second, func(s wire.AppState) bool {
+		return s.Name == "gw1" && s.Status == wire.Stopped && s.PID == 0
+	})
+	if !strings.Contains(end.Detail, "stopped by command") {
+		t.Errorf("stopped = %+v", end)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -51,6 +52,10 @@ type Config struct {
 	// ControlToken is what control clients must present in hello. Empty
 	// refuses every control connection.
 	ControlToken string
+	// AppUsers are the uids, besides root and the LCA's own, whose
+	// processes may register applications (-app-users). Not nil: it
+	// replaces what the Source says (Defs.AppUsers, [lca] app-users).
+	AppUsers []uint32
 
 	// StopTimeout is how long a stop waits for the process to end after the
 	// stop command, before SIGTERM (default 30 s).
@@ -127,13 +132,16 @@ type Agent struct {
 
 	ln net.Listener
 
-	mu      sync.Mutex
-	closed  bool
-	host    string
-	apps    map[string]*app
-	records map[string]procRecord // processes remembered from a previous run, not yet matched
-	conns   map[*conn]struct{}
-	subs    map[*conn]struct{}
+	uid uint32 // the agent's effective user: its processes may register
+
+	mu       sync.Mutex
+	closed   bool
+	host     string
+	appUsers []uint32 // Config.AppUsers, else the Source's
+	apps     map[string]*app
+	records  map[string]procRecord // processes remembered from a previous run, not yet matched
+	conns    map[*conn]struct{}
+	subs     map[*conn]struct{}
 }
 
 // New returns an agent; Start binds its port.
@@ -147,8 +155,8 @@ func New(cfg Config, deps Deps) *Agent {
 	// (gateway/ban) for fail2ban; the token is 256 random bits, so there
 	// is no in-process ban to guess against.
 	return &Agent{cfg: cfg, log: log, onStatus: deps.OnStatus, bans: ban.New(ban.Config{}, log.Named("ban"), nil),
-		quit: make(chan struct{}), host: cfg.Host, apps: map[string]*app{}, records: map[string]procRecord{},
-		conns: map[*conn]struct{}{}, subs: map[*conn]struct{}{}}
+		quit: make(chan struct{}), uid: uint32(os.Geteuid()), host: cfg.Host, appUsers: slices.Clone(cfg.AppUsers),
+		apps: map[string]*app{}, records: map[string]procRecord{}, conns: map[*conn]struct{}{}, subs: map[*conn]struct{}{}}
 }
 
 // Start binds the port and starts serving. Applications become known with
@@ -251,6 +259,17 @@ func Run(ctx context.Context, cfg Config, deps Deps, src Source) error {
 	return err
 }
 
+// userAllowed reports whether processes of uid may register applications:
+// root, the agent's own user, and AppUsers.
+func (ag *Agent) userAllowed(uid uint32) bool {
+	if uid == 0 || uid == ag.uid {
+		return true
+	}
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	return slices.Contains(ag.appUsers, uid)
+}
+
 // Host is the host's name.
 func (ag *Agent) Host() string {
 	ag.mu.Lock()
@@ -294,6 +313,12 @@ func (ag *Agent) Apply(defs Defs) {
 		for _, a := range ag.apps {
 			ag.publishLocked(a)
 		}
+	}
+	if ag.cfg.AppUsers == nil && !slices.Equal(ag.appUsers, defs.AppUsers) {
+		// Registrations already taken stay: users are checked when a
+		// process registers.
+		ag.appUsers = slices.Clone(defs.AppUsers)
+		ag.log.Info("users who may register applications", "app_users", fmt.Sprint(ag.appUsers))
 	}
 	now := time.Now().UTC()
 	want := map[string]bool{}

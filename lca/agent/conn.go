@@ -172,7 +172,7 @@ func (ag *Agent) serve(nc net.Conn) {
 		}
 		c.out = make(chan wire.Message, appQueue)
 		if err := ag.register(c, m); err != nil {
-			ag.log.Warn("registration refused", "app", m.App, "pid", m.PID, "error", err)
+			ag.log.Warn("registration refused", "app", m.App, "pid", m.PID, "peer", nc.RemoteAddr().String(), "error", err)
 			refuse(err.Error())
 			return
 		}
@@ -198,33 +198,39 @@ func (ag *Agent) serve(nc net.Conn) {
 }
 
 // register takes a registration (docs/lca-protocol.md): refused for an
-// application of another host, or when another live process has the name.
-// The application's earlier connection, if any, is replaced.
+// application of another host, a pid that is not proven to be the
+// registering process (provePeer), or when another live process has the
+// name. The application's earlier connection, if any, is replaced.
 func (ag *Agent) register(c *conn, m wire.Message) error {
+	if err := ag.registrable(m); err != nil {
+		return err
+	}
+	// Proven outside the lock: it reads /proc.
+	p, err := provePeer(c.nc, m.PID, ag.userAllowed)
+	if err != nil {
+		return fmt.Errorf("register %s: %w", m.App, err)
+	}
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
-	if ag.closed {
-		return errors.New("the LCA is stopping")
+	if err := ag.registrableLocked(m); err != nil {
+		return err
 	}
-	a, err := ag.appLocked(m.App, false)
-	if err != nil {
-		if errors.Is(err, ErrNoApp) {
-			return fmt.Errorf("no application %q on host %s", m.App, ag.host)
-		}
-		return fmt.Errorf("register: %v", err)
-	}
-	if m.PID <= 0 {
-		return fmt.Errorf("register %s: \"pid\" is missing", m.App)
+	a := ag.apps[m.App]
+	if !p.proven && a.cmd == nil {
+		// Without proof only a process the agent started, or one of its
+		// group, is taken: it is never one the agent would not signal.
+		return fmt.Errorf("register %s: the registering process cannot be verified on this system, and %s was not started by this LCA", m.App, m.App)
 	}
 	switch {
 	case a.pid == 0:
-		ag.adoptLocked(a, m.PID)
-	case m.PID == a.pid:
+		ag.adoptLocked(a, m.PID, p.startTicks)
+	case m.PID == a.pid && (a.startTicks == 0 || p.startTicks == 0 || a.startTicks == p.startTicks):
+		// The same process: its start time agrees where both are known.
 	case a.group && pgid(m.PID) == a.pid:
-		// A process of the group the agent knows (a wrapper started it).
+		// A process of the group the agent created (a wrapper started it).
 	case a.cmd == nil && !processAlive(a.pid, a.startTicks):
 		ag.processEndedLocked(a, "process ended")
-		ag.adoptLocked(a, m.PID)
+		ag.adoptLocked(a, m.PID, p.startTicks)
 	default:
 		return fmt.Errorf("%s already runs as pid %d", m.App, a.pid)
 	}
@@ -239,12 +245,35 @@ func (ag *Agent) register(c *conn, m wire.Message) error {
 	}
 	a.conn, c.app = c, a
 	a.lost = false
-	ag.log.Info("registered", "app", m.App, "pid", m.PID, "type", m.Type, "version", m.Version, "managed", a.cmd != nil)
+	ag.log.Info("registered", "app", m.App, "pid", m.PID, "type", m.Type, "version", m.Version, "managed", a.cmd != nil, "verified", p.proven)
 	c.send(wire.Message{Op: wire.OpRegistered, HeartbeatPeriod: int(a.def.SML.HeartbeatPeriod / time.Second)})
 	a.hung = false
 	a.lastHeard = time.Now()
 	ag.armHangLocked(a)
 	ag.publishLocked(a)
+	return nil
+}
+
+// registrable checks what a registration says, before its pid is proven.
+func (ag *Agent) registrable(m wire.Message) error {
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	return ag.registrableLocked(m)
+}
+
+func (ag *Agent) registrableLocked(m wire.Message) error {
+	if ag.closed {
+		return errors.New("the LCA is stopping")
+	}
+	if _, err := ag.appLocked(m.App, false); err != nil {
+		if errors.Is(err, ErrNoApp) {
+			return fmt.Errorf("no application %q on host %s", m.App, ag.host)
+		}
+		return fmt.Errorf("register: %v", err)
+	}
+	if m.PID <= 0 {
+		return fmt.Errorf("register %s: \"pid\" is missing", m.App)
+	}
 	return nil
 }
 
@@ -257,8 +286,10 @@ func pgid(pid int) int {
 }
 
 // adoptLocked takes a registering process that the agent did not start
-// (after the LCA restarted, or started by hand) as the application's.
-func (ag *Agent) adoptLocked(a *app, pid int) {
+// (after the LCA restarted, or started by hand) as the application's. Its
+// signals go to its pid only, never to its process group: the agent did not
+// create that group, and whatever else is in it is none of its business.
+func (ag *Agent) adoptLocked(a *app, pid int, startTicks uint64) {
 	if a.restartTimer != nil {
 		a.restartTimer.Stop()
 		a.restartTimer = nil
@@ -269,10 +300,10 @@ func (ag *Agent) adoptLocked(a *app, pid int) {
 	}
 	started = started.UTC()
 	a.gen++
-	a.pid, a.cmd, a.startTicks, a.group = pid, nil, processStartTicks(pid), pgid(pid) == pid
+	a.pid, a.cmd, a.startTicks, a.group = pid, nil, startTicks, false
 	a.saidStopped, a.hangKill, a.hung, a.lost = false, false, false, false
 	a.st.PID, a.st.Started, a.st.Managed = pid, started, false
-	ag.writeRecord(a.def.Name, procRecord{PID: pid, StartTicks: a.startTicks, Started: started, Group: a.group})
+	ag.writeRecord(a.def.Name, procRecord{PID: pid, StartTicks: a.startTicks, Started: started})
 	ag.log.Info("adopted a process the LCA did not start", "app", a.def.Name, "pid", pid)
 }
 

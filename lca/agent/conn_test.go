@@ -25,9 +25,10 @@ func (e *env) stillServes() {
 }
 
 // TestRegistrationErrors: an unknown application, a malformed or
-// unexpected first message, a missing pid, a second process under a name
-// that runs: each gets an error naming what was wrong, and the connection
-// is closed; the LCA goes on.
+// unexpected first message, a missing pid, a pid that is not the
+// registering process's, a second process under a name that runs: each
+// gets an error naming what was wrong, and the connection is closed; the
+// LCA goes on.
 func TestRegistrationErrors(t *testing.T) {
 	e := start(t, fast())
 	e.apply(e.app("gw1"))
@@ -36,6 +37,7 @@ func TestRegistrationErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.wait("gw1", wire.Running)
+	other := strconv.Itoa(startForeign(t, "sleep", "600").Process.Pid)
 
 	cases := []struct {
 		name string
@@ -48,7 +50,10 @@ func TestRegistrationErrors(t *testing.T) {
 		{"unknown status", `{"op":"status","status":"Dancing"}`, `unknown status "Dancing"`},
 		{"not register or hello", `{"op":"heartbeat"}`, `the first message must be "register" or "hello", not "heartbeat"`},
 		{"no pid", `{"op":"register","app":"gw1"}`, `register gw1: "pid" is missing`},
-		{"another live process", `{"op":"register","app":"gw1","pid":1}`, "gw1 already runs as pid " + strconv.Itoa(st.PID)},
+		{"not its pid", `{"op":"register","app":"gw1","pid":` + other + `}`, "register gw1: pid " + other + " does not hold this connection"},
+		{"no such process", `{"op":"register","app":"gw1","pid":2147483647}`, "register gw1: pid 2147483647 is not a running process"},
+		// The test process holds its connection: proven, but gw1 runs.
+		{"another live process", `{"op":"register","app":"gw1","pid":` + strconv.Itoa(os.Getpid()) + `}`, "gw1 already runs as pid " + strconv.Itoa(st.PID)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -77,17 +82,18 @@ func TestRegistrationErrors(t *testing.T) {
 // connection goes on.
 func TestApplicationErrors(t *testing.T) {
 	e := start(t, fast())
-	e.apply(e.app("gw1", "-no-lca"))
-	st, err := e.ctl.Start(ctx(t), "gw1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The test speaks for gw1's process (its pid): a registration the LCA
-	// takes, since that process is the one it started.
+	e.apply(e.app("gw1"))
+	// The test process registers as gw1, which does not run, with its own
+	// pid: proven (it holds the connection), it is adopted. Nothing here
+	// signals it.
+	pid := os.Getpid()
 	r := dialRaw(t, e.addr)
-	r.send(wire.Message{Op: wire.OpRegister, App: "gw1", PID: st.PID})
+	r.send(wire.Message{Op: wire.OpRegister, App: "gw1", PID: pid})
 	if m := r.read(); m.Op != wire.OpRegistered {
 		t.Fatalf("register = %+v", m)
+	}
+	if got := e.state("gw1"); got.PID != pid || got.Managed {
+		t.Errorf("registered = %+v; want pid %d adopted", got, pid)
 	}
 	for _, c := range []struct{ line, want string }{
 		{`{"op":`, "malformed message"},
@@ -102,13 +108,13 @@ func TestApplicationErrors(t *testing.T) {
 		}
 	}
 	r.send(wire.Message{Op: wire.OpStatus, Status: wire.Running, Detail: "fine"})
-	if got := e.waitDetail("gw1", wire.Running, "fine"); got.PID != st.PID {
+	if got := e.waitDetail("gw1", wire.Running, "fine"); got.PID != pid {
 		t.Errorf("after the errors = %+v", got)
 	}
 	// A second registration of the same process replaces the first
 	// connection.
 	r2 := dialRaw(t, e.addr)
-	r2.send(wire.Message{Op: wire.OpRegister, App: "gw1", PID: st.PID})
+	r2.send(wire.Message{Op: wire.OpRegister, App: "gw1", PID: pid})
 	if m := r2.read(); m.Op != wire.OpRegistered {
 		t.Fatalf("register again = %+v", m)
 	}
@@ -117,7 +123,7 @@ func TestApplicationErrors(t *testing.T) {
 	e.wait("gw1", wire.ServiceUnavailable)
 	// Its connection lost while the process runs: reported, not restarted.
 	r2.nc.Close()
-	if got := e.waitDetail("gw1", wire.Unknown, "connection lost"); got.PID != st.PID {
+	if got := e.waitDetail("gw1", wire.Unknown, "connection lost"); got.PID != pid {
 		t.Errorf("lost = %+v", got)
 	}
 	e.stillServes()

@@ -30,6 +30,9 @@ func (d AppDef) equal(o AppDef) bool {
 type Defs struct {
 	Host string // the host's name; "" keeps the one the LCA has
 	Apps []AppDef
+	// AppUsers are the uids, besides root and the LCA's own, whose
+	// processes may register applications ([lca] app-users).
+	AppUsers []uint32
 }
 
 // A Source delivers the host's application definitions.

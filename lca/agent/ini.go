@@ -20,6 +20,7 @@ import (
 //
 //	[lca]
 //	host-name = host1
+//	app-users = webrtcgw
 //
 //	[app gw1]
 //	type = WebRTC_Gateway
@@ -41,6 +42,7 @@ const (
 	keyAutoRestart = "auto-restart"
 
 	keyHostName = "host-name"
+	keyAppUsers = "app-users"
 )
 
 // maxINISize bounds lca.ini; a real one is a few kilobytes.
@@ -113,8 +115,14 @@ func ParseINI(data []byte) (Defs, error) {
 						return Defs{}, &ConfigError{Key: id + " " + k, Msg: fmt.Sprintf("%q: 1 to 64 letters, digits, '_', '-' or '.'", v)}
 					}
 					defs.Host = values[k]
+				case keyAppUsers:
+					users, err := ParseUsers(values[k])
+					if err != nil {
+						return Defs{}, &ConfigError{Key: id + " " + k, Msg: err.Error()}
+					}
+					defs.AppUsers = users
 				default:
-					return Defs{}, &ConfigError{Key: id + " " + k, Msg: "unknown key (the [lca] section knows host-name)"}
+					return Defs{}, &ConfigError{Key: id + " " + k, Msg: "unknown key (the [lca] section knows host-name, app-users)"}
 				}
 			}
 		case len(fields) == 2 && fields[0] == "app":

@@ -22,6 +22,7 @@ import (
 const goodINI = `; the applications of host1
 [lca]
 host-name = host1
+app-users = root, 1234
 
 [app gw1]
 type = WebRTC_Gateway
@@ -43,7 +44,7 @@ func TestParseINI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := agent.Defs{Host: "host1", Apps: []agent.AppDef{
+	want := agent.Defs{Host: "host1", AppUsers: []uint32{0, 1234}, Apps: []agent.AppDef{
 		{Name: "gw1", Type: "WebRTC_Gateway", WorkingDir: "/var/lib/webrtc-gateway", CommandLine: "/usr/bin/webrtc-gateway",
 			Args:        []string{"-config", "/etc/webrtc gateway/gw1.ini", "-lca-port", "4999", "-x", "a;b#c"},
 			AutoRestart: true,
@@ -90,6 +91,7 @@ func TestINIErrors(t *testing.T) {
 		{"outside a section", "type = x\n" + app, "type: outside any section"},
 		{"unknown lca key", "[lca]\nport = 4999\n", "[lca] port: unknown key"},
 		{"bad host name", "[lca]\nhost-name = a b\n", "[lca] host-name: "},
+		{"unknown app user", "[lca]\napp-users = 0, lcatest-nosuchuser\n", `[lca] app-users: unknown user "lcatest-nosuchuser"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -18,7 +18,12 @@ type procRecord struct {
 	PID        int       `json:"pid"`
 	StartTicks uint64    `json:"start_ticks,omitempty"` // /proc start time: tells pid reuse apart
 	Started    time.Time `json:"started"`
-	Group      bool      `json:"group"` // the process leads its process group
+	// OwnGroup: the agent started the process in a process group it
+	// created (Setpgid): signals go to the group. Older LCAs wrote "group",
+	// true also for a process that registered by itself leading a group it
+	// did not create: that one is not read, and their processes get
+	// signals to their pid only.
+	OwnGroup bool `json:"lca_group,omitempty"`
 }
 
 func (ag *Agent) recordDir() string {

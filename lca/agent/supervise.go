@@ -30,7 +30,7 @@ type app struct {
 	gen        uint64
 	pid        int // 0: no process
 	startTicks uint64
-	group      bool      // pid leads its process group: signals go to the group
+	group      bool      // pid leads a process group the agent created: signals go to the group
 	cmd        *exec.Cmd // the agent started it (managed) and reaps it
 	lost       bool      // its connection dropped without Stopped
 
@@ -164,7 +164,7 @@ func (ag *Agent) startLocked(a *app) error {
 	a.lost, a.saidStopped, a.hung, a.hangKill = false, false, false, false
 	a.reported, a.reportedMsg = "", ""
 	a.st.PID, a.st.Started, a.st.Managed = a.pid, now, true
-	ag.writeRecord(a.def.Name, procRecord{PID: a.pid, StartTicks: a.startTicks, Started: now, Group: true})
+	ag.writeRecord(a.def.Name, procRecord{PID: a.pid, StartTicks: a.startTicks, Started: now, OwnGroup: true})
 	ag.log.Info("started", "app", a.def.Name, "pid", a.pid, "command_line", path, "args", JoinArgs(a.def.Args), "working_dir", dir)
 	ag.setStatusLocked(a, wire.StartPending, "")
 	gen, name := a.gen, a.def.Name
@@ -321,11 +321,21 @@ func (ag *Agent) restart(a *app, gen uint64) {
 	}
 }
 
-// signalLocked sends sig to an application's process (its group when it
-// leads one). A process the agent did not start is checked first, so that
-// a reused pid is never signalled.
+// signalLocked sends sig to an application's process: to its process group
+// when the agent created that group (it started the process, in this run or
+// a previous one), else to its pid only. A process the agent did not start
+// in this run is checked first, so that a reused pid is never signalled;
+// without its start time (not Linux, or an unreadable /proc) it cannot be,
+// and it is not signalled at all.
 func (ag *Agent) signalLocked(a *app, sig syscall.Signal) {
-	if a.pid <= 0 || (a.cmd == nil && !processAlive(a.pid, a.startTicks)) {
+	if a.pid <= 0 {
+		return
+	}
+	if a.cmd == nil && a.startTicks == 0 {
+		ag.log.Warn("signal not sent: the process cannot be told from a later one reusing its pid", "app", a.def.Name, "pid", a.pid, "signal", unix.SignalName(sig))
+		return
+	}
+	if a.cmd == nil && !processAlive(a.pid, a.startTicks) {
 		return
 	}
 	target := a.pid
@@ -519,7 +529,7 @@ func (ag *Agent) heardLocked(a *app) {
 // LCA for the application's: it is watched and waited for to register.
 func (ag *Agent) adoptRecordLocked(a *app, r procRecord) {
 	a.gen++
-	a.pid, a.startTicks, a.group, a.cmd = r.PID, r.StartTicks, r.Group, nil
+	a.pid, a.startTicks, a.group, a.cmd = r.PID, r.StartTicks, r.OwnGroup, nil
 	a.st.PID, a.st.Started, a.st.Managed = r.PID, r.Started, false
 	ag.log.Info("process still running from before the LCA started; waiting for it to register", "app", a.def.Name, "pid", r.PID)
 	ag.setStatusLocked(a, wire.Unknown, fmt.Sprintf("running (pid %d) since before the LCA started; not registered yet", r.PID))

@@ -8,10 +8,13 @@ package lcatest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -35,12 +38,17 @@ var (
 // build compiles cmd/lca and testapp once. Without -race: the agent's
 // concurrency is race-tested in process (lca/agent runs it under the race
 // detector with the same real processes); the binaries here are what an
-// operator runs, and a race build would only slow every start.
+// operator runs, and a race build would only slow every start. Other users
+// may run them (User): the tests of who may register run them as another
+// user.
 func build() (string, error) {
 	buildOnce.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
 		dir, err := os.MkdirTemp("", "lcatest")
+		if err == nil {
+			err = os.Chmod(dir, 0o755)
+		}
 		if err != nil {
 			buildErr = err
 			return
@@ -95,6 +103,13 @@ type LCA struct {
 // is killed.
 func Start(t testing.TB, dir string, port int, extra ...string) *LCA {
 	t.Helper()
+	return StartAs(t, nil, dir, port, extra...)
+}
+
+// StartAs is Start with the LCA running as the user of cred (nil: the
+// test's); dir must be that user's.
+func StartAs(t testing.TB, cred *syscall.Credential, dir string, port int, extra ...string) *LCA {
+	t.Helper()
 	bin := Binary(t)
 	if port == 0 {
 		port = testpeers.FreePort(t, testpeers.NetTCP)
@@ -103,6 +118,9 @@ func Start(t testing.TB, dir string, port int, extra ...string) *LCA {
 	args := append([]string{"-listen", "127.0.0.1", "-port", strconv.Itoa(port), "-data", dir, "-logs", l.Logs}, extra...)
 	l.cmd = exec.Command(bin, args...)
 	l.cmd.Stdout, l.cmd.Stderr = l, l
+	if cred != nil {
+		l.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	if err := l.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +242,8 @@ func Dial(t testing.TB, addr, token string) *control.Client {
 // KillApps kills the process group of every application process the LCA
 // of data directory dir remembers (DATA/processes), if it still runs, and
 // waits (a few seconds at most) until they are gone: tests leave nothing
-// behind, even after the LCA was killed.
+// behind, even after the LCA was killed. The test's own process (a test
+// that registered as an application itself) is spared.
 func KillApps(dir string) {
 	entries, _ := filepath.Glob(filepath.Join(dir, "processes", "*.json"))
 	var pids []int
@@ -245,7 +264,7 @@ func KillApps(dir string) {
 			PID int `json:"pid"`
 		}
 		json.Unmarshal(data, &r)
-		if pid := r.PID; pid > 0 && running(pid) {
+		if pid := r.PID; pid > 0 && pid != os.Getpid() && running(pid) {
 			pids = append(pids, pid)
 			if g, err := syscall.Getpgid(pid); err == nil && g == pid {
 				syscall.Kill(-pid, syscall.SIGKILL)
@@ -310,4 +329,87 @@ func WaitStatus(t testing.TB, events <-chan wire.AppState, timeout time.Duration
 			return wire.AppState{}
 		}
 	}
+}
+
+// TestUser is an unprivileged user that exists for one test.
+type TestUser struct {
+	Name     string
+	UID, GID uint32
+}
+
+// Credential runs a process as the user.
+func (u TestUser) Credential() *syscall.Credential {
+	return &syscall.Credential{Uid: u.UID, Gid: u.GID}
+}
+
+// User creates an unprivileged system user (lcatest-RANDOM, no home, no
+// shell) and removes it when the test ends. It takes root: without it the
+// test is skipped, or fails under E2E_REQUIRED=1.
+func User(t testing.TB) TestUser {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		testpeers.SkipOrFail(t, "creating a user for the test takes root")
+	}
+	testpeers.Require(t, "useradd", "userdel")
+	var b [4]byte
+	rand.Read(b[:])
+	name := "lcatest-" + hex.EncodeToString(b[:])
+	// useradd waits for nobody: another useradd or userdel on the host
+	// (other test packages run at the same time) holds /etc/passwd's lock
+	// for moments.
+	var out []byte
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err = exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput()
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("useradd %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() {
+		var out []byte
+		var err error
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			out, err = exec.Command("userdel", name).CombinedOutput()
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			t.Errorf("userdel %s: %v\n%s", name, err, out)
+		}
+	})
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("user %s: uid %q, gid %q", name, u.Uid, u.Gid)
+	}
+	return TestUser{Name: name, UID: uint32(uid), GID: uint32(gid)}
+}
+
+// Register runs testapp -register-pid as the user of cred (nil: the
+// test's): one connection to the LCA at addr, a register of app with pid
+// (not testapp's own), and the LCA's answer, which it returns.
+func Register(t testing.TB, cred *syscall.Credential, addr, app string, pid int) wire.Message {
+	t.Helper()
+	cmd := exec.Command(App(t), "-lca", addr, "-app", app, "-register-pid", strconv.Itoa(pid))
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("testapp -register-pid: %v\n%s", err, out)
+	}
+	_, answer, ok := bytes.Cut(out, []byte("answer "))
+	var m wire.Message
+	if !ok || json.Unmarshal(answer, &m) != nil {
+		t.Fatalf("testapp -register-pid printed %q", out)
+	}
+	return m
 }

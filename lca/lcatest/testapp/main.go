@@ -3,12 +3,16 @@
 // obeys suspend and stop, and can be told to misbehave.
 //
 //	testapp -lca ADDR -app NAME [flags]
+//	testapp -lca ADDR -app NAME -register-pid PID
 //
 // It prints what happens to stdout (the LCA appends it to LOGS/NAME.log).
+// With -register-pid it only registers as another process, prints the
+// LCA's answer ("answer {json}") and exits.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -39,8 +43,16 @@ func main() {
 	maxLife := flag.Duration("max-life", 5*time.Minute, "exit after this `duration` whatever happens (a safety net for tests)")
 	childPidFile := flag.String("child-pid-file", "", "start a child process and write its pid to this `file`")
 	sleeper := flag.Bool("sleeper", false, "only sleep until killed (the child)")
+	registerPid := flag.Int("register-pid", 0, "only send one register with this `pid` (not its own), print the answer and exit")
 	flag.Parse()
 
+	if *registerPid != 0 {
+		if err := registerAs(*lca, *name, *registerPid); err != nil {
+			fmt.Fprintf(os.Stderr, "testapp: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *sleeper {
 		time.Sleep(*maxLife)
 		return
@@ -147,6 +159,31 @@ func main() {
 			}
 		}
 	}
+}
+
+// registerAs claims to be pid in a register, as a hostile local process
+// would, and prints the LCA's answer.
+func registerAs(addr, name string, pid int) error {
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	wc := wire.NewConn(nc)
+	if err := wc.Write(wire.Message{Op: wire.OpRegister, App: name, PID: pid, Type: "TestApp"}); err != nil {
+		return err
+	}
+	m, err := wc.Read()
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("answer %s\n", data)
+	return nil
 }
 
 // hangConn swallows what the application writes while file exists: to the
