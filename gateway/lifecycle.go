@@ -40,6 +40,7 @@ type lifecycle struct {
 	calls   int // calls in progress while suspending
 	ready   bool
 	last    wire.Status
+	changes int // status changes logged, for the log line
 }
 
 // newLifecycle registers with the LCA on lcaPort as app when lcaPort is
@@ -82,7 +83,11 @@ func (l *lifecycle) setStarted() {
 	l.publish()
 }
 
-// setSIPReachable is sipua's Reachability hook.
+// setSIPReachable is sipua's Reachability hook. sipua calls it once per
+// real change of the SIP Server's availability, debounced: unavailable
+// while registrations cannot succeed or the server does not answer,
+// available once a registration succeeds (or, with no DN registered, a
+// probe is answered).
 func (l *lifecycle) setSIPReachable(up bool) {
 	l.mu.Lock()
 	l.sipDown = !up
@@ -142,6 +147,10 @@ func (l *lifecycle) publish() {
 	st, detail := l.statusLocked()
 	changed := st != l.last
 	l.last = st
+	if changed {
+		l.changes++
+	}
+	changes := l.changes
 	// Ready once serving, even without its SIP Server: systemd would
 	// otherwise kill a gateway started while the SIP Server is down.
 	firstReady := l.started && !l.ready
@@ -155,7 +164,7 @@ func (l *lifecycle) publish() {
 	if !changed {
 		return
 	}
-	l.log.Info("status", "status", string(st), "detail", detail)
+	l.log.Info("status", "status", string(st), "detail", detail, "changes", changes)
 	state := "STATUS=" + string(st)
 	if detail != "" {
 		state += ": " + detail

@@ -128,7 +128,9 @@ func (u *UA) Invite(ctx context.Context, r InviteRequest) (*Dialog, []byte, erro
 	defer cancel()
 	sess, err := t.dialogUA.WriteInvite(ictx, req)
 	if err != nil {
-		u.setReachable(false, err)
+		if ctx.Err() == nil {
+			u.noteHealth(probeSilent, err)
+		}
 		return nil, nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
 	d := &Dialog{u: u, t: t, callID: req.CallID().Value(), client: sess, ackCh: make(chan struct{})}
@@ -139,7 +141,11 @@ func (u *UA) Invite(ctx context.Context, r InviteRequest) (*Dialog, []byte, erro
 	err = sess.WaitAnswer(ictx, sipgo.AnswerOptions{
 		Username: r.From, Password: r.Password,
 		OnResponse: func(res *sip.Response) error {
-			u.setReachable(true, nil)
+			if res.StatusCode != 503 {
+				// Answered: the SIP Server is alive. A 503 to an INVITE
+				// is usually about the callee's side, not the server.
+				u.noteHealth(probeAlive, nil)
+			}
 			if res.IsProvisional() && res.StatusCode > 100 && r.Provisional != nil {
 				r.Provisional(res.StatusCode, res.Reason, res.Body())
 			}
@@ -158,7 +164,7 @@ func (u *UA) Invite(ctx context.Context, r InviteRequest) (*Dialog, []byte, erro
 		case ictx.Err() != nil:
 			return nil, nil, &StatusError{Code: 408, Reason: "No Answer (sip/invite-timeout)"}
 		}
-		u.setReachable(false, err)
+		u.noteHealth(probeSilent, err)
 		return nil, nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
 	d.mu.Lock()

@@ -36,7 +36,8 @@ type Registration struct {
 	expires time.Duration
 	stop    chan struct{}
 	done    chan struct{}
-	lost    func(error) // told when the registration is refused on refresh
+	kick    chan struct{} // a refresh waiting out its backoff tries now
+	lost    func(error)   // told when the registration is refused on refresh
 }
 
 // Register registers dn with password (empty: no credentials) and keeps it
@@ -58,7 +59,7 @@ func (u *UA) Register(ctx context.Context, dn, password string, lost func(error)
 	}
 	defer unlock()
 	r := &Registration{u: u, DN: dn, password: password, callID: uuid.NewString(), cseq: 1,
-		stop: make(chan struct{}), done: make(chan struct{}), lost: lost}
+		stop: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1), lost: lost}
 	if err := r.register(ctx, false); err != nil {
 		return nil, err
 	}
@@ -79,8 +80,16 @@ func (u *UA) Register(ctx context.Context, dn, password string, lost func(error)
 func (r *Registration) Password() string { return r.password }
 
 // register sends one REGISTER (answering digest challenges); unregister
-// sends Expires 0.
+// sends Expires 0. What the outcome says about the SIP Server's
+// availability goes to its health.
 func (r *Registration) register(ctx context.Context, unregister bool) error {
+	err := r.send(ctx, unregister)
+	r.u.noteRegister(err)
+	return err
+}
+
+// send is one REGISTER exchange of register.
+func (r *Registration) send(ctx context.Context, unregister bool) error {
 	u := r.u
 	t := u.tr.Load()
 	if t == nil {
@@ -129,16 +138,18 @@ func (r *Registration) register(ctx context.Context, unregister bool) error {
 			}
 		}
 		if err != nil {
-			if errors.Is(err, errTransportClosed) {
+			switch {
+			case errors.Is(err, errTransportClosed):
 				return err
-			}
-			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || isTransportError(err) {
-				u.setReachable(false, err)
+			case errors.Is(ctx.Err(), context.Canceled):
+				// The caller gave up (or the UA stops): no verdict on
+				// the SIP Server.
+				return fmt.Errorf("REGISTER: %w", ctx.Err())
+			case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || isTransportError(err):
 				return fmt.Errorf("%w: %v", ErrUnreachable, err)
 			}
 			return err
 		}
-		u.setReachable(true, nil)
 		switch {
 		case res.IsSuccess():
 			r.mu.Lock()
@@ -160,7 +171,8 @@ func (r *Registration) register(ctx context.Context, unregister bool) error {
 		case res.StatusCode == 401 || res.StatusCode == 407 || res.StatusCode == 403 || res.StatusCode == 404:
 			return fmt.Errorf("%w (%d %s)", ErrAuth, res.StatusCode, res.Reason)
 		case res.StatusCode == 503 || res.StatusCode == 408 || res.StatusCode == 504:
-			u.setReachable(false, &StatusError{res.StatusCode, res.Reason})
+			// The server, or the one behind it, cannot serve the
+			// registration now (RFC 3261 sections 21.4.9, 21.5.4, 21.5.5).
 			return fmt.Errorf("%w (%d %s)", ErrUnreachable, res.StatusCode, res.Reason)
 		}
 		return &StatusError{Code: res.StatusCode, Reason: res.Reason}
@@ -265,17 +277,21 @@ func grantedExpiry(res *sip.Response, ours sip.ContactHeader, asked time.Duratio
 	return asked
 }
 
+// isTransportError reports a request that got no answer: a transaction
+// timeout or a transport error.
 func isTransportError(err error) bool {
 	return errors.Is(err, sip.ErrTransactionTimeout) || errors.Is(err, sip.ErrTransactionTransport)
 }
 
 // refreshLoop re-registers before expiry: at 80 % of the granted time (at
-// least 5 s before it ends); while the server does not answer, it retries
-// with exponential backoff from 2 s to 60 s. It ends on Unregister, on a
-// refusal (reported to lost), or when the UA stops.
+// least 5 s before it ends); while the server is unavailable, it retries
+// with exponential backoff from Timing.RetryMin to RetryMax (2 s to 60 s),
+// or at once when kicked (the server answers again after a silence). It
+// ends on Unregister, on a refusal (reported to lost), or when the UA stops.
 func (r *Registration) refreshLoop() {
 	defer r.u.wg.Done()
 	defer close(r.done)
+	tm := r.u.timing
 	backoff := time.Duration(0)
 	for {
 		r.mu.Lock()
@@ -284,27 +300,33 @@ func (r *Registration) refreshLoop() {
 			wait = r.expires - 5*time.Second
 		}
 		r.mu.Unlock()
-		if backoff > 0 {
-			wait = backoff
-		}
 		if wait < time.Second {
 			wait = time.Second
+		}
+		var kick <-chan struct{}
+		if backoff > 0 {
+			wait, kick = backoff, r.kick
 		}
 		select {
 		case <-r.stop:
 			return
 		case <-r.u.ctx.Done():
 			return
+		case <-kick:
 		case <-time.After(wait):
 		}
 		err := r.refresh()
 		switch {
 		case err == nil:
 			backoff = 0
+			select {
+			case <-r.kick: // a kick that came meanwhile is spent
+			default:
+			}
 		case errors.Is(err, errTransportClosed):
 			backoff = time.Second // replaced meanwhile: the reload re-registers too
 		case errors.Is(err, ErrUnreachable):
-			backoff = min(max(2*backoff, 2*time.Second), 60*time.Second)
+			backoff = min(max(2*backoff, tm.RetryMin), tm.RetryMax)
 			r.u.log.Warn("registration refresh failed; retrying", "dn", r.DN, "retry_in", backoff.String(), "error", err)
 		case r.u.ctx.Err() != nil:
 			return
@@ -366,6 +388,18 @@ func (u *UA) reregisterAll() {
 	for _, r := range regs {
 		u.wg.Add(1)
 		go func() { defer u.wg.Done(); r.reregister() }()
+	}
+}
+
+// kickRegistrations makes the refreshes waiting out a backoff try now.
+func (u *UA) kickRegistrations() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, r := range u.regs {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 

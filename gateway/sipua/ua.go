@@ -52,11 +52,15 @@ type Deps struct {
 	// goroutine; it must answer or reject it (the INVITE transaction lives
 	// until then).
 	Incoming func(*Incoming)
-	// Reachability is told when the SIP Server stops or starts answering.
+	// Reachability is told when the SIP Server becomes unavailable or
+	// available again, once the change has held for Timing.Debounce (see
+	// health). It starts available.
 	Reachability func(up bool)
 	// ServerFallback returns the SIP Server to use when sip/sip-server is
 	// empty (the connected SIP Server application); nil: none.
 	ServerFallback func() options.HostPort
+	// Timing tunes probes, debounce and retries; zero: the defaults.
+	Timing Timing
 }
 
 // UA is the SIP subsystem.
@@ -80,10 +84,11 @@ type UA struct {
 	// forwarded before the re-REGISTER landed) are served there.
 	linger time.Duration
 
-	reachable atomic.Bool
-	ctx       context.Context // background work; cancelled by Stop
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	timing Timing
+	health health
+	ctx    context.Context // background work; cancelled by Stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // transport is one sipgo user agent listening on the SIP port.
@@ -141,11 +146,12 @@ func (t *transport) isClosing() bool {
 // New returns the user agent for set; Start listens.
 func New(set *options.Set, deps Deps) *UA {
 	u := &UA{log: deps.Log, deps: deps, init: set, regs: map[string]*Registration{}, dialogs: map[string]*Dialog{},
-		retiring: map[*transport]bool{}, dnLocks: map[string]*dnLock{}, linger: transportLinger}
+		retiring: map[*transport]bool{}, dnLocks: map[string]*dnLock{}, linger: transportLinger,
+		timing: deps.Timing.withDefaults()}
 	o, w := set.SIP(), set.Web()
 	u.opts.Store(&o)
 	u.web.Store(&w)
-	u.reachable.Store(true)
+	u.health.up, u.health.reported = true, true
 	return u
 }
 
@@ -335,6 +341,7 @@ func (u *UA) Stop(ctx context.Context) error {
 		u.cancel()
 	}
 	u.wg.Wait()
+	u.stopHealth()
 	if t := u.tr.Swap(nil); t != nil {
 		t.close()
 	}
@@ -358,22 +365,12 @@ func (u *UA) MediaAddr() netip.Addr {
 // SDES reports whether SIP-side media uses SDES-SRTP (sip/srtp = sdes).
 func (u *UA) SDES() bool { return u.opts.Load().SRTP == "sdes" }
 
-// Reachable reports whether the SIP Server answered lately.
-func (u *UA) Reachable() bool { return u.reachable.Load() }
-
-// setReachable records whether the SIP Server answers, and says so once per change.
-func (u *UA) setReachable(up bool, why error) {
-	if u.reachable.Swap(up) == up {
-		return
-	}
-	if up {
-		u.log.Info("SIP Server reachable again", "server", u.serverAddr().String())
-	} else {
-		u.log.Error("SIP Server unreachable", "server", u.serverAddr().String(), "error", why)
-	}
-	if u.deps.Reachability != nil {
-		u.deps.Reachability(up)
-	}
+// Reachable reports whether the SIP Server is available, as last reported
+// to Deps.Reachability.
+func (u *UA) Reachable() bool {
+	u.health.mu.Lock()
+	defer u.health.mu.Unlock()
+	return u.health.reported
 }
 
 // serverAddr returns the SIP Server to use now (zero when none).
@@ -657,9 +654,9 @@ func firstLocalIP() netip.Addr {
 	return netip.MustParseAddr("127.0.0.1")
 }
 
-// keepalive pings the SIP Server with OPTIONS (at start, then every 30 s,
-// every 5 s while it is unreachable) so that its reachability is known even
-// without registrations. It runs until Stop.
+// keepalive probes the SIP Server with OPTIONS (at start, then every
+// Timing.Probe, every Timing.ProbeDown while it is unavailable) so that its
+// availability is known even without registrations. It runs until Stop.
 func (u *UA) keepalive() {
 	defer u.wg.Done()
 	for interval := time.Duration(0); ; {
@@ -669,14 +666,15 @@ func (u *UA) keepalive() {
 		case <-time.After(interval):
 		}
 		u.ping()
-		interval = 30 * time.Second
-		if !u.reachable.Load() {
-			interval = 5 * time.Second
+		interval = u.timing.Probe
+		if !u.evidenceUp() {
+			interval = u.timing.ProbeDown
 		}
 	}
 }
 
-// ping sends one OPTIONS to the SIP Server: any response means it is up.
+// ping sends one OPTIONS to the SIP Server and notes what its answer says
+// (noteProbe).
 func (u *UA) ping() {
 	t := u.tr.Load()
 	uri, err := u.serverURI("")
@@ -686,13 +684,13 @@ func (u *UA) ping() {
 	uri.User = ""
 	req := sip.NewRequest(sip.OPTIONS, uri)
 	req.SetTransport(t.network)
-	ctx, cancel := context.WithTimeout(u.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(u.ctx, u.timing.ProbeTimeout)
 	defer cancel()
-	_, err = do(ctx, t, req)
+	res, err := do(ctx, t, req)
 	if u.ctx.Err() != nil || errors.Is(err, errTransportClosed) {
 		return
 	}
-	u.setReachable(err == nil, err)
+	u.noteProbe(res, err)
 }
 
 // handle installs the request handlers of a transport.
