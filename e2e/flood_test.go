@@ -28,9 +28,9 @@ func (g *gateway) clientFrom(from string) *http.Client {
 	return base
 }
 
-// TestAnonymousFlood is SECURITY-CASES 28 against the gateway: 10 500
-// anonymous sign-ins from one address, as fast as it takes them (the outside
-// round's flood took every one of max-sessions). The address gets its
+// TestAnonymousFlood: one address floods the gateway with 10 500
+// anonymous sign-ins, as fast as it takes them (the outside round's flood
+// took every one of max-sessions). The address gets its
 // share (web/max-anonymous-per-client) and 429 beyond; an agent from another
 // address still signs in.
 func TestAnonymousFlood(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"webrtcgw/internal/testpeers"
 )
 
-// TestStopHangsUpCalls is SECURITY-CASES 30: the gateway stops (SIGTERM)
+// TestStopHangsUpCalls: the gateway stops (SIGTERM)
 // while a browser is in a call. Once the drain time is over, the call is
 // hung up both ways — sipp, the far end, gets BYE; the browser gets BYE on
 // its /wait — and the browser's next /wait is answered 204 (its session is

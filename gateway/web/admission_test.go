@@ -15,7 +15,7 @@ import (
 	"webrtcgw/options"
 )
 
-// TestAnonymousFlood is SECURITY-CASES 28 at the HTTP layer: one address
+// TestAnonymousFlood, at the HTTP layer: one address
 // signs in anonymously thousands of times, as fast as it can; it is stopped
 // by its rate and its share of sessions, not by max-sessions, and an agent
 // from another address (through a trusted proxy) still gets in. The same
@@ -145,8 +145,8 @@ func TestAnonymousExpiry(t *testing.T) {
 	}
 }
 
-// TestAdmissionBounded is SECURITY-CASES 12 for sign-in rates: a million
-// addresses signing in once each leave bounded state.
+// TestAdmissionBounded: a flood of addresses signing in once each leaves
+// bounded state.
 func TestAdmissionBounded(t *testing.T) {
 	a := newAdmission(hclog.NewNullLogger())
 	a.maxIdle = 1000

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// TestStopTellsBrowsers is SECURITY-CASES 30 at the HTTP layer: what is
-// queued for a browser when the gateway stops (the BYE of its call) is
+// TestStopTellsBrowsers: what is queued for a browser when the gateway
+// stops (the BYE of its call) is
 // still delivered to its next /wait, and a /wait hanging then is answered
 // 204 — the browser learns its session is over — before the listener
 // closes. (Before, the listener closed first: the BYE was never delivered
