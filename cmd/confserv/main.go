@@ -1,7 +1,7 @@
 // Command confserv is the Configuration Server: it keeps the configuration of
 // the system in a bbolt file and serves it over HTTP(S) (docs/confserv-api.md).
 //
-//	confserv -port 2020 -data DIR [-listen ADDRESS] [-tls-cert FILE -tls-key FILE]
+//	confserv -port 2020 -data DIR [-listen ADDRESS] [-tls-cert FILE -tls-key FILE] [-trusted-proxies CIDR,CIDR]
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"webrtcgw/confserv/store"
 	"webrtcgw/confserv/ui"
 	"webrtcgw/gateway/ban"
+	"webrtcgw/internal/clientip"
 	"webrtcgw/logging"
 	"webrtcgw/templates"
 	"webrtcgw/version"
@@ -43,6 +45,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	tlsCert := fs.String("tls-cert", "", "PEM certificate `file` (HTTPS)")
 	tlsKey := fs.String("tls-key", "", "PEM key `file` of -tls-cert")
 	history := fs.Int("history", 100000, "`changes` kept for watches")
+	proxyList := fs.String("trusted-proxies", "", "comma-separated `CIDRs` (or addresses) of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed:\n"+
+		"the client is the rightmost address that is not a trusted proxy, for sign-in bans and logs\n"+
+		"(empty: the peer address is the client)")
 	verbose := fs.String("verbose", "standard", "log `level`: all, debug, trace, interaction, standard, alarm, none")
 	showVersion := fs.Bool("V", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +62,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	case (*tlsCert == "") != (*tlsKey == ""):
 		fmt.Fprintln(stderr, "confserv: -tls-cert and -tls-key go together")
+		return 2
+	}
+	proxies, err := clientip.ParsePrefixes(*proxyList)
+	if err != nil {
+		fmt.Fprintf(stderr, "confserv: -trusted-proxies: %v\n", err)
 		return 2
 	}
 	logs := logging.New("confserv", stdout, stderr)
@@ -76,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer st.Close()
 	bans := ban.New(ban.Config{MaxFailures: 3, FindTime: 10 * time.Minute, BanTime: 10 * time.Minute}, log.Named("ban"), nil)
-	srv := server.New(server.Deps{Log: log.Named("api"), Store: st, Bans: bans})
+	srv := server.New(server.Deps{Log: log.Named("api"), Store: st, Bans: bans, TrustedProxies: proxies})
 
 	shipped, err := shippedTemplates()
 	if err != nil {
@@ -97,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "confserv: first start: operator admin created with password %s (also in %s); change it\n", password, file)
 	}
 
-	handler, err := routes(srv.Handler(), log)
+	handler, err := routes(srv.Handler(), proxies, log)
 	if err != nil {
 		log.Error("web ui", "error", err)
 		return 1
@@ -124,8 +134,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // routes serves the API under /api/v1 (and its JSON 404 everywhere else),
 // the web UI under /ui/ and sends / to the UI.
-func routes(apiHandler http.Handler, log hclog.Logger) (http.Handler, error) {
-	web, err := ui.New(ui.Deps{API: apiHandler, Log: log.Named("ui")})
+func routes(apiHandler http.Handler, proxies []netip.Prefix, log hclog.Logger) (http.Handler, error) {
+	web, err := ui.New(ui.Deps{API: apiHandler, Log: log.Named("ui"), TrustedProxies: proxies})
 	if err != nil {
 		return nil, err
 	}

@@ -20,8 +20,8 @@ import (
 // The tests run the real confserv process on loopback with a real bbolt
 // file (confserv/confservtest).
 
-func startConfserv(t *testing.T, dir string, port int) *confservtest.Server {
-	return confservtest.Start(t, dir, port)
+func startConfserv(t *testing.T, dir string, port int, extra ...string) *confservtest.Server {
+	return confservtest.Start(t, dir, port, extra...)
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -608,5 +608,113 @@ func TestWriteOrder(t *testing.T) {
 	again, err := admin.CreateApp(ctx, api.Application{Meta: api.Meta{Name: "gw1"}, Template: "WebRTC_Gateway", Host: "h1"})
 	if err != nil || again.Status != nil {
 		t.Errorf("a recreated application shows %+v, %v; want no status", again.Status, err)
+	}
+}
+
+// signInFrom posts a sign-in to the API as sent by a reverse proxy on
+// 127.0.0.1 for the client xff (none when empty), and returns the status.
+func signInFrom(t *testing.T, cs *confservtest.Server, xff, password string) int {
+	t.Helper()
+	body := fmt.Sprintf(`{"name":"admin","password":%q}`, password)
+	req, _ := http.NewRequest(http.MethodPost, cs.URL+"/api/v1/login", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestTrustedProxies: behind a proxy in -trusted-proxies, failed sign-ins
+// ban the client it forwards (the rightmost X-Forwarded-For hop that is not
+// a trusted proxy), not the proxy: another client through the same proxy,
+// and the proxy itself, still sign in, and the log lines name the clients.
+func TestTrustedProxies(t *testing.T) {
+	cs := startConfserv(t, t.TempDir(), 0, "-trusted-proxies", "10.0.0.0/8, 127.0.0.1")
+	// The client may put anything left of its own address; a trusted proxy
+	// in the chain (10.1.1.1) is skipped.
+	for _, xff := range []string{"203.0.113.7", "198.51.100.1, 203.0.113.7", "203.0.113.7, 10.1.1.1"} {
+		if st := signInFrom(t, cs, xff, "wrong"); st != http.StatusUnauthorized {
+			t.Fatalf("wrong password from %s = %d, want 401", xff, st)
+		}
+	}
+	if st := signInFrom(t, cs, "203.0.113.7", cs.AdminPassword()); st != http.StatusTooManyRequests {
+		t.Errorf("right password from the banned client = %d, want 429", st)
+	}
+	if st := signInFrom(t, cs, "203.0.113.66, 203.0.113.8", cs.AdminPassword()); st != http.StatusOK {
+		t.Errorf("right password from another client through the proxy = %d, want 200", st)
+	}
+	if st := signInFrom(t, cs, "", cs.AdminPassword()); st != http.StatusOK {
+		t.Errorf("right password from the proxy itself = %d, want 200", st)
+	}
+	out := cs.Output()
+	for _, want := range []string{
+		`login failed: client_ip=203.0.113.7 user=admin reason="wrong operator name or password"`,
+		"client banned: client_ip=203.0.113.7",
+		"operator signed in: operator=admin role=admin client_ip=203.0.113.8",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no line with %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "client_ip=127.0.0.1 user=") || strings.Contains(out, "client_ip=10.1.1.1") {
+		t.Errorf("a failure was counted against a proxy:\n%s", out)
+	}
+}
+
+// TestUntrustedForwardedFor: from a peer that is not a trusted proxy (no
+// -trusted-proxies, or one that does not list it), X-Forwarded-For is
+// ignored: the failures ban the peer, whatever client it names.
+func TestUntrustedForwardedFor(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"no trusted proxies", nil},
+		{"peer not listed", []string{"-trusted-proxies", "10.0.0.0/8,::1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := startConfserv(t, t.TempDir(), 0, tc.args...)
+			for i := 0; i < 3; i++ {
+				if st := signInFrom(t, cs, fmt.Sprintf("203.0.113.%d", i+1), "wrong"); st != http.StatusUnauthorized {
+					t.Fatalf("wrong password %d = %d, want 401", i+1, st)
+				}
+			}
+			if st := signInFrom(t, cs, "203.0.113.99", cs.AdminPassword()); st != http.StatusTooManyRequests {
+				t.Errorf("right password naming another client = %d, want 429 (the peer is banned)", st)
+			}
+			if out := cs.Output(); !strings.Contains(out, "client banned: client_ip=127.0.0.1") || strings.Contains(out, "client_ip=203.0.113.") {
+				t.Errorf("want the peer 127.0.0.1 banned and no forwarded address logged:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestBadTrustedProxies: a bad entry in -trusted-proxies stops confserv
+// with exit code 2 and a message naming the entry, before it opens the
+// store.
+func TestBadTrustedProxies(t *testing.T) {
+	for _, tc := range []struct{ list, want string }{
+		{"10.0.0.0/8,proxy.example.com", `confserv: -trusted-proxies: "proxy.example.com": not an IP address or prefix`},
+		{"10.0.0.1/8", `confserv: -trusted-proxies: "10.0.0.1/8": has bits set after the prefix length (did you mean 10.0.0.0/8?)`},
+		{"192.0.2.0/33", `confserv: -trusted-proxies: "192.0.2.0/33": not an IP prefix`},
+	} {
+		t.Run(tc.list, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			var stdout, stderr strings.Builder
+			if code := run([]string{"-data", dir, "-port", "0", "-trusted-proxies", tc.list}, &stdout, &stderr); code != 2 {
+				t.Errorf("run(-trusted-proxies %s) = %d, want 2", tc.list, code)
+			}
+			if got := strings.TrimSpace(stderr.String()); got != tc.want {
+				t.Errorf("stderr = %q, want %q", got, tc.want)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("the data directory was created (%v)", err)
+			}
+		})
 	}
 }

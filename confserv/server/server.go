@@ -28,6 +28,7 @@ import (
 	"webrtcgw/confserv/api"
 	"webrtcgw/confserv/store"
 	"webrtcgw/gateway/ban"
+	"webrtcgw/internal/clientip"
 )
 
 // sessionLife is how long an operator's session token lasts.
@@ -42,7 +43,9 @@ type Deps struct {
 	Store *store.Store
 	Bans  *ban.Bans
 	Now   func() time.Time // nil: time.Now
-	// TrustedProxies may set X-Forwarded-For (the UI behind a proxy).
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed: the client of a request from one of them is the rightmost
+	// hop that is not one (confserv -trusted-proxies). Empty: the peer.
 	TrustedProxies []netip.Prefix
 }
 
@@ -290,39 +293,12 @@ func (s *Server) dropSessions(name string) {
 	}
 }
 
-// clientIP is the peer, or the rightmost untrusted X-Forwarded-For hop.
+// clientIP is the client behind r: the peer, or, when the peer is a trusted
+// proxy, the rightmost X-Forwarded-For hop that is not one (clientip.From,
+// as the gateway does).
 func (s *Server) clientIP(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	peer = peer.Unmap()
-	trusted := func(a netip.Addr) bool {
-		for _, p := range s.proxy {
-			if p.Contains(a) {
-				return true
-			}
-		}
-		return false
-	}
-	if !trusted(peer) {
-		return peer
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return peer
-		}
-		if !trusted(a.Unmap()) {
-			return a.Unmap()
-		}
-	}
-	return peer
+	ip, _ := clientip.From(r, s.proxy)
+	return ip
 }
 
 // readJSON decodes a bounded JSON body, answering 400 on failure.

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -115,6 +116,103 @@ func TestCookie(t *testing.T) {
 		cs := confservtest.Start(t, filepath.Join(dir, "data"), 0, "-tls-cert", cert, "-tls-key", key)
 		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 		check(t, signIn(t, hc, "https://127.0.0.1:"+strconv.Itoa(cs.Port), cs.AdminPassword()), true)
+	})
+}
+
+// TestBehindProxy: with confserv behind a TLS-terminating proxy listed in
+// -trusted-proxies, sign-in failures typed into the page ban the client the
+// proxy forwards (not the proxy: another client through it still signs in),
+// the UI's own log lines name that client, and the session cookie is
+// Secure when the proxy says the browser used HTTPS. From a peer that is
+// not a trusted proxy, the headers are ignored.
+func TestBehindProxy(t *testing.T) {
+	t.Parallel()
+	signIn := func(t *testing.T, base, password string, header http.Header) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+"/ui/login", strings.NewReader(url.Values{"name": {"admin"}, "password": {password}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	from := func(client string) http.Header {
+		return http.Header{"X-Forwarded-For": {client}, "X-Forwarded-Proto": {"https"}}
+	}
+	secure := func(res *http.Response) (secure, found bool) {
+		for _, c := range res.Cookies() {
+			if c.Name == "confserv_session" {
+				return c.Secure, true
+			}
+		}
+		return false, false
+	}
+
+	t.Run("trusted", func(t *testing.T) {
+		t.Parallel()
+		cs := confservtest.Start(t, t.TempDir(), 0, "-trusted-proxies", "127.0.0.1")
+		for i := 0; i < 3; i++ {
+			if res := signIn(t, cs.URL, "wrong-password", from("203.0.113.7")); res.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("wrong password %d: %d, want 401", i+1, res.StatusCode)
+			}
+		}
+		if res := signIn(t, cs.URL, cs.AdminPassword(), from("203.0.113.7")); res.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("banned client: %d, want 429", res.StatusCode)
+		}
+		res := signIn(t, cs.URL, cs.AdminPassword(), from("203.0.113.8"))
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("another client through the proxy: %d, want 303", res.StatusCode)
+		}
+		if s, ok := secure(res); !ok || !s {
+			t.Errorf("cookie over HTTPS to the proxy: %q, want Secure", res.Header.Get("Set-Cookie"))
+		}
+		if s, _ := secure(signIn(t, cs.URL, cs.AdminPassword(), http.Header{"X-Forwarded-For": {"203.0.113.8"}})); s {
+			t.Error("cookie over plain HTTP to the proxy is Secure")
+		}
+		// A cross-site form is refused and logged with the client's address.
+		h := from("203.0.113.9")
+		h.Set("Sec-Fetch-Site", "cross-site")
+		if res := signIn(t, cs.URL, cs.AdminPassword(), h); res.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-site sign-in: %d, want 403", res.StatusCode)
+		}
+		out := cs.Output()
+		for _, want := range []string{
+			`login failed: client_ip=203.0.113.7 user=admin reason="wrong operator name or password"`,
+			"client banned: client_ip=203.0.113.7",
+			"cross-origin request refused",
+			"client_ip=203.0.113.9",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("no %q in the log:\n%s", want, out)
+			}
+		}
+	})
+
+	t.Run("untrusted", func(t *testing.T) {
+		t.Parallel()
+		cs := confservtest.Start(t, t.TempDir(), 0)
+		res := signIn(t, cs.URL, cs.AdminPassword(), from("203.0.113.8"))
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign in: %d, want 303", res.StatusCode)
+		}
+		if s, _ := secure(res); s {
+			t.Error("X-Forwarded-Proto from an untrusted peer made the cookie Secure")
+		}
+		for i := 0; i < 3; i++ {
+			signIn(t, cs.URL, "wrong-password", from(fmt.Sprintf("203.0.113.%d", 10+i)))
+		}
+		if res := signIn(t, cs.URL, cs.AdminPassword(), from("203.0.113.99")); res.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("after three failures from the peer: %d, want 429", res.StatusCode)
+		}
+		if out := cs.Output(); !strings.Contains(out, "client banned: client_ip=127.0.0.1") || strings.Contains(out, "client_ip=203.0.113.") {
+			t.Errorf("want the peer banned and no forwarded address logged:\n%s", out)
+		}
 	})
 }
 

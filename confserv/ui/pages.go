@@ -74,13 +74,13 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, status, "login", p)
 		return
 	}
-	setCookie(w, r, s.Token, s.Expires)
+	u.setCookie(w, r, s.Token, s.Expires)
 	http.Redirect(w, r, data.Next, http.StatusSeeOther)
 }
 
 func (u *UI) logout(rq *request) {
 	rq.api.call(rq.ctx(), http.MethodPost, "logout", nil, nil, 0)
-	clearCookie(rq.w, rq.r)
+	u.clearCookie(rq.w, rq.r)
 	http.Redirect(rq.w, rq.r, "/ui/login?done=signedout", http.StatusSeeOther)
 }
 

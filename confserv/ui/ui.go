@@ -19,7 +19,8 @@
 //     X-Forwarded-For, believed only from the API's trusted proxies), so a
 //     wrong password typed into the sign-in page is counted and banned against
 //     the browser's address, and logged in the same fixed-format line
-//     (gateway/ban), as one sent to the API.
+//     (gateway/ban), as one sent to the API. The UI's own log lines name the
+//     same address (internal/clientip, with the same trusted proxies).
 //   - A viewer's save is refused by the API (403) whatever the page shows; the
 //     page only reflects the role by disabling the editors.
 //
@@ -29,7 +30,8 @@
 // # Security
 //
 //   - The session cookie is HttpOnly, SameSite=Strict, Secure when the request
-//     came over TLS, limited to /ui/ and expires with the API session.
+//     came over TLS (to confserv, or to a trusted proxy that says so in
+//     X-Forwarded-Proto), limited to /ui/ and expires with the API session.
 //   - Cross-site request forgery is refused twice: by Go's
 //     http.CrossOriginProtection (Sec-Fetch-Site, then Origin against Host)
 //     for every unsafe request, and by a token in every form of a signed-in
@@ -72,6 +74,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -80,6 +83,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"webrtcgw/confserv/api"
+	"webrtcgw/internal/clientip"
 )
 
 //go:embed templates/*.html static
@@ -105,6 +109,9 @@ type Deps struct {
 	API http.Handler
 	Log hclog.Logger
 	Now func() time.Time // nil: time.Now
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed (the API's, server.Deps.TrustedProxies).
+	TrustedProxies []netip.Prefix
 }
 
 // UI serves the web UI.
@@ -112,6 +119,7 @@ type UI struct {
 	api     http.Handler
 	log     hclog.Logger
 	now     func() time.Time
+	proxies []netip.Prefix
 	csrfKey []byte
 	pages   map[string]*template.Template
 	static  map[string]staticFile
@@ -135,7 +143,7 @@ func New(deps Deps) (*UI, error) {
 	if deps.Log == nil {
 		deps.Log = hclog.NewNullLogger()
 	}
-	u := &UI{api: deps.API, log: deps.Log, now: deps.Now, csrfKey: make([]byte, 32),
+	u := &UI{api: deps.API, log: deps.Log, now: deps.Now, proxies: deps.TrustedProxies, csrfKey: make([]byte, 32),
 		pages: map[string]*template.Template{}, static: map[string]staticFile{}}
 	rand.Read(u.csrfKey)
 	statics, err := fs.Glob(files, "static/*")
@@ -206,7 +214,7 @@ func (u *UI) Handler() http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
-			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "client", r.RemoteAddr)
+			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "client_ip", u.clientIP(r))
 		u.errorPage(w, r, nil, http.StatusForbidden,
 			"Refused: this form was sent from another site. Changes are accepted only from the Configuration Server's own pages.")
 	}))
@@ -278,7 +286,7 @@ func (u *UI) signedIn(next func(*request)) http.HandlerFunc {
 		rq := &request{w: w, r: r, api: &apiClient{h: u.api, from: r, token: c.Value}, csrf: u.csrfToken(c.Value)}
 		if _, err := rq.api.call(r.Context(), http.MethodGet, "whoami", nil, &rq.user, 0); err != nil {
 			if statusOf(err) == http.StatusUnauthorized {
-				clearCookie(w, r)
+				u.clearCookie(w, r)
 				u.toLogin(w, r)
 				return
 			}
@@ -302,7 +310,7 @@ func (u *UI) signedIn(next func(*request)) http.HandlerFunc {
 				return
 			}
 			if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(rq.csrf)) {
-				u.log.Warn("form without a valid csrf token refused", "path", r.URL.Path, "operator", rq.user.Name, "client", r.RemoteAddr)
+				u.log.Warn("form without a valid csrf token refused", "path", r.URL.Path, "operator", rq.user.Name, "client_ip", u.clientIP(r))
 				u.errorPage(w, r, rq, http.StatusForbidden,
 					"Refused: the form did not come from this session's pages (it is from an older session, or from another site). Reload the page and try again.")
 				return
@@ -339,14 +347,28 @@ func safeNext(next string) string {
 	return next
 }
 
-func setCookie(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: Prefix, Expires: expires,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+// clientIP is the browser's address: the peer, or the client a trusted
+// proxy forwarded (as the API sees it).
+func (u *UI) clientIP(r *http.Request) netip.Addr {
+	ip, _ := clientip.From(r, u.proxies)
+	return ip
 }
 
-func clearCookie(w http.ResponseWriter, r *http.Request) {
+// https reports whether the browser used HTTPS: to confserv, or to a
+// trusted proxy that says so.
+func (u *UI) https(r *http.Request) bool {
+	_, forwardedHTTPS := clientip.From(r, u.proxies)
+	return r.TLS != nil || forwardedHTTPS
+}
+
+func (u *UI) setCookie(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: Prefix, Expires: expires,
+		HttpOnly: true, Secure: u.https(r), SameSite: http.SameSiteStrictMode})
+}
+
+func (u *UI) clearCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: Prefix, MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: u.https(r), SameSite: http.SameSiteStrictMode})
 }
 
 // page is what every template gets.
@@ -414,7 +436,7 @@ func (u *UI) apiFailure(rq *request, err error) {
 	}
 	switch ae.Status {
 	case http.StatusUnauthorized:
-		clearCookie(rq.w, rq.r)
+		u.clearCookie(rq.w, rq.r)
 		u.toLogin(rq.w, rq.r)
 	case http.StatusForbidden:
 		u.errorPage(rq.w, rq.r, rq, http.StatusForbidden,
