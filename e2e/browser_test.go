@@ -295,3 +295,45 @@ func TestBrowserToBrowserCall(t *testing.T) {
 	click(t, bob, "#hangup")
 	waitState(t, alice, "registered")
 }
+
+// TestBrowserRefusedCall: the gateway refuses a call it has read (a number
+// it will not dial): the library gets 200 for its OFFER (the Genesys library
+// would otherwise re-send it every 3 s, silently), then CALL_FAILED and BYE
+// on /wait; the demo shows why and is ready for the next call, which
+// connects.
+func TestBrowserRefusedCall(t *testing.T) {
+	sip, g, url := browserGateway(t, testpeers.KamailioConfig{}, nil)
+	far := testpeers.StartRTPPeer(t, testpeers.RTPPeerConfig{Echo: true})
+	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: testpeers.ScenarioUASAnswer, Port: sip.sippPort, MediaPort: far.Port()})
+	tab := testpeers.StartBrowser(t).NewTab(t)
+
+	openDemo(t, tab, url)
+	register(t, tab, "7001", "secret1")
+	waitState(t, tab, "registered")
+	run(t, tab, 5*time.Second, chromedp.SetValue(chromedp.CSS("#number"), "50<00>"))
+	click(t, tab, "#call")
+	ctx, cancel := context.WithTimeout(tab, 20*time.Second)
+	defer cancel()
+	errText, err := chromedp.Run(ctx, chromedp.Poll[string](`(() => { const e = document.getElementById("error").textContent;
+		return e && document.body.dataset.state === "registered" ? e : null; })()`, chromedp.WithPollingInterval(50*time.Millisecond)))
+	if err != nil {
+		t.Fatalf("the refused call did not end with an error shown: %v", err)
+	}
+	if !strings.Contains(errText, "Call failed: 400") || !strings.Contains(errText, "destination") {
+		t.Errorf("error shown = %q, want the gateway's refusal (Call failed: 400 destination …)", errText)
+	}
+	g.waitLog(`message=OFFER to=50<00> status=400`)
+	if n := strings.Count(g.log(), "message refused"); n != 1 {
+		t.Errorf("the refused OFFER reached the gateway %d times, want once (no re-sending)", n)
+	}
+
+	run(t, tab, 5*time.Second, chromedp.SetValue(chromedp.CSS("#number"), "5000"))
+	click(t, tab, "#call")
+	waitState(t, tab, "talking")
+	mediaFlows(t, tab)
+	click(t, tab, "#hangup")
+	waitState(t, tab, "registered")
+	if err := sipp.Wait(ctx); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, sipp.Messages())
+	}
+}
