@@ -84,6 +84,15 @@ func TestRefusedMessages(t *testing.T) {
 	sip := startSIPSide(t, testpeers.KamailioConfig{})
 	g := startGateway(t, gatewayConfig{SIPServer: sip.k.Addr()})
 	ctx := ctxTimeout(t, 60*time.Second)
+	// Anonymous ids have the characters of a DN: they are logged and sent
+	// back in Pragma headers.
+	for _, id := range []string{"anon<1>", "anon;x=y", "anon\"1\"", "anon@host"} {
+		if _, status, body := g.signIn(id, ""); status != 400 || !strings.Contains(body, "not a valid DN") {
+			t.Errorf("anonymous id %q: %d %q, want 400", id, status, body)
+		}
+	}
+	g.mustSignIn("anon_1.a-b", "").signOut()
+
 	c := g.mustSignIn("7001", "secret1")
 	b := newPionBrowser(t)
 	offer := b.offer(webrtc.RTPTransceiverDirectionSendrecv)
