@@ -233,7 +233,14 @@ func parsePath(s string) (string, error) {
 	if err := checkLine(s); err != nil {
 		return "", err
 	}
-	return filepath.Clean(s), nil
+	p := filepath.Clean(s)
+	if p != strings.TrimSpace(p) {
+		// "dir /" cleans to "dir ": values are trimmed wherever they are
+		// read (INI file, Configuration Server), so that canonical form
+		// would read back as another path.
+		return "", errors.New("a path cannot begin or end with white space")
+	}
+	return p, nil
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
