@@ -58,25 +58,3 @@ func TestConnLimitsAndRoundTrip(t *testing.T) {
 		t.Errorf("Read(cut line) = %v, want unexpected EOF", err)
 	}
 }
-
-func FuzzDecode(f *testing.F) {
-	for _, s := range []string{`{"op":"register","app":"gw1","pid":7}`, `{"op":"status","status":"Running"}`, `{}`, `[`, `{"op":"list","id":18446744073709551615}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, line []byte) {
-		m, err := Decode(line)
-		if err != nil {
-			return
-		}
-		if m.Op == "" || (m.Status != "" && !m.Status.Valid()) {
-			t.Fatalf("Decode(%q) accepted %+v", line, m)
-		}
-		var buf bytes.Buffer
-		if err := NewConn(&buf).Write(m); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Decode(buf.Bytes()); err != nil {
-			t.Fatalf("a decoded message does not decode again: %v", err)
-		}
-	})
-}
