@@ -340,24 +340,6 @@ func TestParseRemoteSDP(t *testing.T) {
 	}
 }
 
-// FuzzParseRemoteSDP: SIP-side SDP is outside input.
-func FuzzParseRemoteSDP(f *testing.F) {
-	f.Add([]byte("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"))
-	f.Add([]byte("c=IN IP6 ::1\nm=audio 1 RTP/SAVP 8\na=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:x\na=inactive"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := parseRemoteSDP(b)
-		if err != nil {
-			return
-		}
-		if !r.addr.IsValid() || r.port < 0 || r.port > 65535 {
-			t.Fatalf("parseRemoteSDP accepted %+v", r)
-		}
-		for _, pt := range r.formats {
-			r.codecFor(pt)
-		}
-	})
-}
-
 func codecNames(cs []Codec) string {
 	var names []string
 	for _, c := range cs {
