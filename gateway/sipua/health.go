@@ -29,6 +29,10 @@ type Timing struct {
 	// for this long (sign-ins failing now and then must not flap with the
 	// probes). Default 60 s.
 	RefusalHold time.Duration
+	// MalformedSummary is the period of the warnings that sum up the SIP
+	// messages dropped (malformed, or requests that cannot be answered).
+	// Default 1 min.
+	MalformedSummary time.Duration
 }
 
 func (t Timing) withDefaults() Timing {
@@ -44,6 +48,7 @@ func (t Timing) withDefaults() Timing {
 	set(&t.RetryMin, 2*time.Second)
 	set(&t.RetryMax, 60*time.Second)
 	set(&t.RefusalHold, 60*time.Second)
+	set(&t.MalformedSummary, time.Minute)
 	return t
 }
 

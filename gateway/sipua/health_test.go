@@ -15,13 +15,14 @@ import (
 
 // fastTiming shortens the user agent's timers for tests.
 var fastTiming = Timing{
-	Debounce:     500 * time.Millisecond,
-	Probe:        500 * time.Millisecond,
-	ProbeDown:    250 * time.Millisecond,
-	ProbeTimeout: time.Second,
-	RetryMin:     250 * time.Millisecond,
-	RetryMax:     time.Second,
-	RefusalHold:  2 * time.Second,
+	Debounce:         500 * time.Millisecond,
+	Probe:            500 * time.Millisecond,
+	ProbeDown:        250 * time.Millisecond,
+	ProbeTimeout:     time.Second,
+	RetryMin:         250 * time.Millisecond,
+	RetryMax:         time.Second,
+	RefusalHold:      2 * time.Second,
+	MalformedSummary: time.Second,
 }
 
 // changeLog records what Deps.Reachability is told.

@@ -86,9 +86,14 @@ type UA struct {
 
 	timing Timing
 	health health
-	ctx    context.Context // background work; cancelled by Stop
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// Counts of SIP messages dropped, summed up in a warning per
+	// Timing.MalformedSummary (malformed.go).
+	reads      readSources
+	malformed  *dropCounter
+	unanswered *dropCounter
+	ctx        context.Context // background work; cancelled by Stop
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // transport is one sipgo user agent listening on the SIP port.
@@ -148,6 +153,10 @@ func New(set *options.Set, deps Deps) *UA {
 	u := &UA{log: deps.Log, deps: deps, init: set, regs: map[string]*Registration{}, dialogs: map[string]*Dialog{},
 		retiring: map[*transport]bool{}, dnLocks: map[string]*dnLock{}, linger: transportLinger,
 		timing: deps.Timing.withDefaults()}
+	u.malformed = &dropCounter{log: deps.Log, period: u.timing.MalformedSummary,
+		one: "malformed SIP message dropped", many: "malformed SIP messages dropped"}
+	u.unanswered = &dropCounter{log: deps.Log, period: u.timing.MalformedSummary,
+		one: "SIP request not answered: its sender cannot be reached", many: "SIP requests not answered: their senders cannot be reached"}
 	o, w := set.SIP(), set.Web()
 	u.opts.Store(&o)
 	u.web.Store(&w)
@@ -345,6 +354,8 @@ func (u *UA) Stop(ctx context.Context) error {
 	if t := u.tr.Swap(nil); t != nil {
 		t.close()
 	}
+	u.malformed.stop()
+	u.unanswered.stop()
 	return nil
 }
 
@@ -431,12 +442,15 @@ func (u *UA) addresses(o options.SIP) (local netip.Addr, advertise string) {
 func (u *UA) newTransport(o options.SIP) (*transport, error) {
 	local, advertise := u.addresses(o)
 	id := u.transportIdent(o, *u.web.Load())
-	slogger := slog.New(logging.NewSlogHandler(u.log.Named("sipgo")))
+	slogger := slog.New(sipgoLog{next: logging.NewSlogHandler(u.log.Named("sipgo")), reads: &u.reads,
+		malformed: u.malformed, unanswered: u.unanswered})
 	uaOpts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent("WebRTC-Gateway/" + version.Base),
 		sipgo.WithUserAgentHostname(advertise),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger),
+			sip.WithTransactionLayerUnhandledResponseHandler(u.onStrayResponse)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger),
+			sip.WithTransportLayerReadFilter(u.reads.noteRead)),
 	}
 	var serverTLS *tls.Config
 	if o.Transport == "tls" {
@@ -693,18 +707,46 @@ func (u *UA) ping() {
 	u.noteProbe(res, err)
 }
 
+// allowed is the Allow header of the gateway's answers (RFC 3261 section
+// 20.5): the methods it handles.
+const allowed = "INVITE, ACK, CANCEL, BYE, INFO, NOTIFY, OPTIONS"
+
 // handle installs the request handlers of a transport.
 func (u *UA) handle(t *transport) {
-	t.srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) { u.onInvite(t, req, tx) })
-	t.srv.OnAck(u.onAck)
-	t.srv.OnBye(u.onBye)
-	t.srv.OnInfo(u.onInfo)
-	t.srv.OnNotify(u.onNotify)
-	t.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+	on := func(method sip.RequestMethod, h sipgo.RequestHandler) { t.srv.OnRequest(method, h) }
+	on(sip.INVITE, func(req *sip.Request, tx sip.ServerTransaction) { u.onInvite(t, req, tx) })
+	on(sip.ACK, u.onAck)
+	on(sip.BYE, u.onBye)
+	on(sip.INFO, u.onInfo)
+	on(sip.NOTIFY, u.onNotify)
+	on(sip.OPTIONS, func(req *sip.Request, tx sip.ServerTransaction) {
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, INFO, NOTIFY, OPTIONS"))
+		res.AppendHeader(sip.NewHeader("Allow", allowed))
 		tx.Respond(res)
 	})
+	t.srv.OnNoRoute(u.onOther)
+}
+
+// onOther answers a request no handler takes: 481 to a CANCEL (sipgo
+// handles those that match an INVITE transaction; RFC 3261 section 9.2),
+// 405 with Allow to other methods (section 8.2.1). Quietly: sipgo's own
+// default logs a warning per request.
+func (u *UA) onOther(req *sip.Request, tx sip.ServerTransaction) {
+	u.log.Debug("SIP request not handled", "method", excerpt(string(req.Method), excerptBytes), "from", req.Source())
+	if req.IsCancel() {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	tx.Respond(res)
+}
+
+// onStrayResponse takes a response that matches no client transaction: a
+// retransmission after the transaction ended (RFC 3261 section 17.1.1.2),
+// or junk. sipgo's default logs each at info.
+func (u *UA) onStrayResponse(res *sip.Response) {
+	u.log.Debug("SIP response matches no transaction", "response", excerpt(res.StartLine(), excerptBytes), "from", res.Source())
 }
 
 func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string) {
