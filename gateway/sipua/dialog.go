@@ -116,7 +116,7 @@ func (u *UA) Invite(ctx context.Context, r InviteRequest) (*Dialog, []byte, erro
 	req.AppendHeader(&from)
 	req.AppendHeader(&to)
 	req.AppendHeader(&contact)
-	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, INFO, NOTIFY, OPTIONS"))
+	req.AppendHeader(sip.NewHeader("Allow", allowed))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	for _, h := range r.Headers {
 		req.AppendHeader(sip.NewHeader(h[0], h[1]))
@@ -141,6 +141,12 @@ func (u *UA) Invite(ctx context.Context, r InviteRequest) (*Dialog, []byte, erro
 	err = sess.WaitAnswer(ictx, sipgo.AnswerOptions{
 		Username: r.From, Password: r.Password,
 		OnResponse: func(res *sip.Response) error {
+			if !strings.EqualFold(res.SipVersion, sipVersion) {
+				if res.IsProvisional() {
+					return nil // ignored: it means nothing to a SIP/2.0 client
+				}
+				return fmt.Errorf("%w: %s", errVersion, excerpt(res.StartLine(), excerptBytes))
+			}
 			if res.StatusCode != 503 {
 				// Answered: the SIP Server is alive. A 503 to an INVITE
 				// is usually about the callee's side, not the server.
@@ -163,6 +169,8 @@ func (u *UA) Invite(ctx context.Context, r InviteRequest) (*Dialog, []byte, erro
 			return nil, nil, ctx.Err() // the caller hung up: CANCEL was sent
 		case ictx.Err() != nil:
 			return nil, nil, &StatusError{Code: 408, Reason: "No Answer (sip/invite-timeout)"}
+		case errors.Is(err, errVersion):
+			return nil, nil, fmt.Errorf("INVITE: %w", err)
 		}
 		u.noteHealth(probeSilent, err)
 		return nil, nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
@@ -215,7 +223,7 @@ func (i *Incoming) Answer(ctx context.Context, sdp []byte) ([]byte, error) {
 	res := sip.NewSDPResponseFromRequest(i.session.InviteRequest, sdp)
 	contact := i.d.t.contact(i.DN)
 	res.AppendHeader(&contact)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, INFO, NOTIFY, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
 	i.d.mu.Lock()
 	ended := i.d.ended
 	i.d.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -277,10 +278,11 @@ func grantedExpiry(res *sip.Response, ours sip.ContactHeader, asked time.Duratio
 	return asked
 }
 
-// isTransportError reports a request that got no answer: a transaction
-// timeout or a transport error.
+// isTransportError reports a request that got no usable answer: a
+// transaction timeout, a transport error, or an answer in another SIP
+// version.
 func isTransportError(err error) bool {
-	return errors.Is(err, sip.ErrTransactionTimeout) || errors.Is(err, sip.ErrTransactionTransport)
+	return errors.Is(err, sip.ErrTransactionTimeout) || errors.Is(err, sip.ErrTransactionTransport) || errors.Is(err, errVersion)
 }
 
 // refreshLoop re-registers before expiry: at 80 % of the granted time (at
@@ -476,13 +478,17 @@ func doDigest(ctx context.Context, t *transport, req *sip.Request, res *sip.Resp
 }
 
 // checkResponse names what ended a request cut by its transport closing:
-// sipgo returns no response and no error then, or a transport error.
+// sipgo returns no response and no error then, or a transport error. A
+// response in another SIP version, which sipgo takes like any other, is
+// errVersion: its status means nothing to a SIP/2.0 client.
 func checkResponse(t *transport, res *sip.Response, err error) (*sip.Response, error) {
 	switch {
 	case err == nil && res == nil:
 		return nil, errTransportClosed
 	case err != nil && t.isClosing():
 		return nil, fmt.Errorf("%w: %v", errTransportClosed, err)
+	case err == nil && !strings.EqualFold(res.SipVersion, sipVersion):
+		return nil, fmt.Errorf("%w: %s", errVersion, excerpt(res.StartLine(), excerptBytes))
 	}
 	return res, err
 }
