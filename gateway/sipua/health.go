@@ -61,10 +61,13 @@ func (t Timing) withDefaults() Timing {
 //     answers 404 or 405 to OPTIONS is alive, it just does not support them
 //     (RFC 3261 section 11 lets a UAS refuse OPTIONS).
 //   - refused: a REGISTER failed for want of service (503, 408, 504, no
-//     answer; RFC 3261 section 21.5.4) since the last one that succeeded.
-//     Registrations are what the gateway needs, so this lasts until a
-//     REGISTER succeeds — or, with no DN registered, until a probe is
-//     answered 2xx and no REGISTER failed for Timing.RefusalHold.
+//     answer; RFC 3261 section 21.5.4) since the last one that succeeded,
+//     or the server went silent while DNs are registered (their bindings
+//     are in doubt: it may have restarted). Registrations are what the
+//     gateway needs, so this lasts until a REGISTER succeeds — or, with no
+//     DN registered, until a probe is answered 2xx and no REGISTER failed
+//     for Timing.RefusalHold. When the server answers again after a
+//     silence, the registrations refresh at once to settle it.
 //
 // The server is available when neither holds.
 type health struct {
@@ -118,10 +121,16 @@ func (u *UA) noteHealth(e evidence, why error) {
 		h.silent = false
 	case probeSilent:
 		h.silent, h.why = true, why
+		if registered > 0 {
+			// Until a refresh says otherwise: a probe answered again
+			// alone would report Running before the first refresh to a
+			// server that restarted refusing registrations.
+			h.refused, h.refusedAt = true, now
+		}
 	}
-	// Answering again after a silence: the refreshes waiting out their
-	// backoff try now, so that Running comes back within a probe interval
-	// rather than a backoff.
+	// Answering again after a silence: the registrations refresh now, so
+	// that Running comes back (or not) within a probe interval rather than
+	// a backoff or a registration's lifetime.
 	kick := wasSilent && !h.silent && h.refused && registered > 0
 	h.up = !h.silent && !h.refused
 	switch {

@@ -37,7 +37,7 @@ type Registration struct {
 	expires time.Duration
 	stop    chan struct{}
 	done    chan struct{}
-	kick    chan struct{} // a refresh waiting out its backoff tries now
+	kick    chan struct{} // refresh now
 	lost    func(error)   // told when the registration is refused on refresh
 }
 
@@ -287,9 +287,10 @@ func isTransportError(err error) bool {
 
 // refreshLoop re-registers before expiry: at 80 % of the granted time (at
 // least 5 s before it ends); while the server is unavailable, it retries
-// with exponential backoff from Timing.RetryMin to RetryMax (2 s to 60 s),
-// or at once when kicked (the server answers again after a silence). It
-// ends on Unregister, on a refusal (reported to lost), or when the UA stops.
+// with exponential backoff from Timing.RetryMin to RetryMax (2 s to 60 s).
+// It refreshes at once when kicked (the server answers again after a
+// silence). It ends on Unregister, on a refusal (reported to lost), or
+// when the UA stops.
 func (r *Registration) refreshLoop() {
 	defer r.u.wg.Done()
 	defer close(r.done)
@@ -305,16 +306,15 @@ func (r *Registration) refreshLoop() {
 		if wait < time.Second {
 			wait = time.Second
 		}
-		var kick <-chan struct{}
 		if backoff > 0 {
-			wait, kick = backoff, r.kick
+			wait = backoff
 		}
 		select {
 		case <-r.stop:
 			return
 		case <-r.u.ctx.Done():
 			return
-		case <-kick:
+		case <-r.kick:
 		case <-time.After(wait):
 		}
 		err := r.refresh()
@@ -393,7 +393,7 @@ func (u *UA) reregisterAll() {
 	}
 }
 
-// kickRegistrations makes the refreshes waiting out a backoff try now.
+// kickRegistrations makes every registration refresh now.
 func (u *UA) kickRegistrations() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
