@@ -91,6 +91,10 @@ func FuzzParseSIP(f *testing.F) {
 		if !ok {
 			return
 		}
+		// As sipgo's transport layer does: the answer goes, and its Via
+		// received and rport say, where the request came from.
+		req.SetSource("127.0.0.1:5099")
+		req.SetTransport("UDP")
 		readLikeHandlers(t, req)
 		if !wellFormed(req) {
 			// sipgo is lenient: it takes start lines such as " :00 SIP"
