@@ -97,13 +97,10 @@ func TestResponseInOtherVersion(t *testing.T) {
 	sipp := testpeers.StartSipp(t, testpeers.SippConfig{Scenario: scenario, Calls: 1000})
 	u := startUAWith(t, sipp.Addr(), nil, Deps{Timing: fastTiming})
 	_, err := u.Register(context.Background(), "7001", "", nil)
-	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "SIP/7.0") {
-		t.Errorf("Register answered SIP/7.0 200 OK = %v, want ErrUnreachable naming the version", err)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "SIP/7.0 200 OK") {
+		t.Errorf("Register answered SIP/7.0 200 OK = %v, want ErrUnreachable quoting the answer", err)
 	}
 	if u.Registered("7001") != nil {
 		t.Error("registered on an answer in SIP/7.0")
-	}
-	if !strings.Contains(sipp.Messages(), "SIP/7.0 200 OK") {
-		t.Errorf("sipp did not answer the REGISTER in SIP/7.0:\n%s", sipp.Messages())
 	}
 }
