@@ -250,5 +250,10 @@ func CheckName(name string) error {
 	if !nameRE.MatchString(name) {
 		return fmt.Errorf("name %q: 1 to 64 letters, digits, '_', '-' or '.'", name)
 	}
+	if name == "." || name == ".." {
+		// Path segments: /api/v1/hosts/. is /api/v1/hosts, so an object
+		// so named could never be read, changed or deleted.
+		return fmt.Errorf("name %q: . and .. cannot name an object", name)
+	}
 	return nil
 }
