@@ -38,7 +38,11 @@ type Registration struct {
 	stop    chan struct{}
 	done    chan struct{}
 	kick    chan struct{} // refresh now
-	lost    func(error)   // told when the registration is refused on refresh
+	// doubt holds the Contacts of REGISTERs whose answer a closing
+	// transport cut: the SIP Server may hold those bindings. The next
+	// exchange that succeeds removes them.
+	doubt map[string]sip.ContactHeader
+	lost  func(error) // told when the registration is refused on refresh
 }
 
 // Register registers dn with password (empty: no credentials) and keeps it
@@ -126,6 +130,14 @@ func (r *Registration) send(ctx context.Context, unregister bool) error {
 	for attempt := 0; attempt < 2; attempt++ { // a second try for 423 Interval Too Brief
 		contact := bound.contact(r.DN)
 		res, err := r.exchange(ctx, t, target, aor, contact, expires)
+		if errors.Is(err, errTransportClosed) && expires > 0 {
+			r.mu.Lock()
+			if r.doubt == nil {
+				r.doubt = map[string]sip.ContactHeader{}
+			}
+			r.doubt[contact.Address.String()] = contact
+			r.mu.Unlock()
+		}
 		if errors.Is(err, errTransportClosed) && !retried {
 			// A reload replaced the transport under the request: once
 			// more through the one that takes its place.
@@ -157,9 +169,16 @@ func (r *Registration) send(ctx context.Context, unregister bool) error {
 			moved := r.t
 			r.t = t
 			r.expires = grantedExpiry(res, contact, time.Duration(expires)*time.Second)
+			doubt := r.doubt
+			r.doubt = nil
 			r.mu.Unlock()
 			if !unregister && moved != nil && moved != t {
-				r.dropBinding(ctx, t, target, aor, moved.contact(r.DN), contact)
+				old := moved.contact(r.DN)
+				delete(doubt, old.Address.String())
+				r.dropBinding(ctx, t, target, aor, old, contact)
+			}
+			for _, old := range doubt {
+				r.dropBinding(ctx, t, target, aor, old, contact)
 			}
 			return nil
 		case res.StatusCode == 423:
