@@ -72,11 +72,12 @@ func addSIPSeeds(f *testing.F, add func(data []byte)) {
 
 // FuzzParseSIP: what sipgo's parser accepts, the UA's handlers read. For
 // a request that parses, the header accessors the handlers use do not
-// panic, the caller's name shown to the browser (callerOf, the Pragma of an
-// incoming call) is "unknown" or a valid DN, the dialog key is Call-ID|tag, and
-// for a well-formed request (RFC 3261 section 8.1.1) that sipgo reads
-// back from its own form, the answer the handlers build (sip.NewResponseFromRequest, as respond does) parses back
-// with the request's Call-ID, CSeq and status.
+// panic, the caller's name shown to the browser (callerOf, the Pragma of
+// an incoming call) is "unknown" or a valid DN, and the dialog key is
+// Call-ID|tag. For a well-formed request (RFC 3261 section 8.1.1) that
+// sipgo reads back from its own form, the answer the handlers build
+// (sip.NewResponseFromRequest, as respond does) parses back with the
+// request's Call-ID, CSeq and status.
 func FuzzParseSIP(f *testing.F) {
 	addSIPSeeds(f, func(data []byte) { f.Add(data) })
 	f.Fuzz(func(t *testing.T, data []byte) {
