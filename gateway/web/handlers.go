@@ -336,6 +336,11 @@ func checkName(n string) string {
 		if c <= ' ' || c >= 0x7f {
 			return "a DN must be printable ASCII without spaces"
 		}
+		if c == '=' {
+			// The answer is "name=<session>", which the library splits
+			// on the first '='.
+			return "a DN must not contain '='"
+		}
 	}
 	return ""
 }

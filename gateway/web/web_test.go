@@ -208,6 +208,8 @@ func TestSignIn(t *testing.T) {
 		{"POST", "/sign_in", "70 01:secret", 400, "printable ASCII"},
 		{"POST", "/sign_in", "7001:se\r\ncret", 400, "control character"},
 		{"GET", "/sign_in?%ZZ", "", 400, "malformed"},
+		{"GET", "/sign_in?anon=", "", 400, "must not contain '='"},
+		{"POST", "/sign_in", "7=1:secret", 400, "must not contain '='"},
 		{"GET", "/sign_in?" + strings.Repeat("1", 65), "", 400, "1 to 64"},
 		{"POST", "/sign_in", "down:secret2", 503, "SIP Server unreachable"},
 		{"PUT", "/sign_in", "", 405, "method not allowed"},
