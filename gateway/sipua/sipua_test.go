@@ -48,7 +48,7 @@ func startUAWith(t *testing.T, server string, sip map[string]string, deps Deps) 
 		t.Fatal(err)
 	}
 	if deps.Log == nil {
-		deps.Log = hclog.New(&hclog.LoggerOptions{Name: "sipua", Level: hclog.Debug, Output: testWriter{t}})
+		deps.Log = hclog.New(&hclog.LoggerOptions{Name: "sipua", Level: hclog.Debug, Output: newTestWriter(t)})
 	}
 	u := New(set, deps)
 	if err := u.Start(context.Background()); err != nil {
@@ -62,11 +62,33 @@ func startUAWith(t *testing.T, server string, sip map[string]string, deps Deps) 
 	return u
 }
 
-// testWriter sends log lines to the test log (shown on failure).
-type testWriter struct{ t *testing.T }
+// testWriter sends log lines to the test log (shown on failure) until the
+// test ends: sipgo's TCP readers outlive the UA's Stop and log the close
+// of their connection, and t.Log after the test is a data race.
+type testWriter struct {
+	mu   sync.Mutex
+	t    *testing.T
+	done bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+// newTestWriter returns t's writer; create it before what logs into it, so
+// that its cleanup runs after theirs.
+func newTestWriter(t *testing.T) *testWriter {
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.done = true
+	})
+	return w
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }
 
