@@ -713,7 +713,7 @@ const allowed = "INVITE, ACK, CANCEL, BYE, INFO, NOTIFY, OPTIONS"
 
 // handle installs the request handlers of a transport.
 func (u *UA) handle(t *transport) {
-	on := func(method sip.RequestMethod, h sipgo.RequestHandler) { t.srv.OnRequest(method, checkVersion(h)) }
+	on := func(method sip.RequestMethod, h sipgo.RequestHandler) { t.srv.OnRequest(method, checkRequest(h)) }
 	on(sip.INVITE, func(req *sip.Request, tx sip.ServerTransaction) { u.onInvite(t, req, tx) })
 	on(sip.ACK, u.onAck)
 	on(sip.BYE, u.onBye)
@@ -724,7 +724,7 @@ func (u *UA) handle(t *transport) {
 		res.AppendHeader(sip.NewHeader("Allow", allowed))
 		tx.Respond(res)
 	})
-	t.srv.OnNoRoute(checkVersion(u.onOther))
+	t.srv.OnNoRoute(checkRequest(u.onOther))
 }
 
 // onOther answers a request no handler takes: 481 to a CANCEL (sipgo

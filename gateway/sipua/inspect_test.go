@@ -53,6 +53,53 @@ func TestVersionNotSupported(t *testing.T) {
 	}
 }
 
+// TestRequestInspection: a UAS inspects a request before it acts on it
+// (RFC 3261 section 8.2), as the RFC 4475 torture messages mismatch01,
+// multi01, mcl01, unkscm and bext01 ask: each refusal is answered in
+// SIP/2.0, over UDP and TCP, and an ACK that fails is not answered.
+func TestRequestInspection(t *testing.T) {
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			port := testpeers.FreePort(t, network)
+			startUAWith(t, "127.0.0.1:"+strconv.Itoa(testpeers.FreePort(t, "udp")),
+				map[string]string{"sip-transport": network, "sip-port": strconv.Itoa(port)}, Deps{Timing: fastTiming})
+			c := dialSIP(t, network, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			for i, tc := range []struct {
+				what   string
+				edit   func(string) string
+				want   string // start of the final response
+				header string // a header it must carry
+			}{
+				{"a CSeq of another method", func(m string) string { return strings.Replace(m, "CSeq: 1 OPTIONS", "CSeq: 1 INVITE", 1) },
+					"SIP/2.0 400 Bad Request (CSeq method does not match)\r\n", ""},
+				{"two To headers", func(m string) string {
+					return strings.Replace(m, "To: <sip:7001@127.0.0.1>\r\n", "To: <sip:7001@127.0.0.1>\r\nTo: <sip:7002@127.0.0.1>\r\n", 1)
+				}, "SIP/2.0 400 Bad Request (2 To headers)\r\n", ""},
+				{"two Call-IDs, one compact", func(m string) string {
+					return strings.Replace(m, "Max-Forwards: 70\r\n", "Max-Forwards: 70\r\ni: other@127.0.0.1\r\n", 1)
+				}, "SIP/2.0 400 Bad Request (2 Call-ID headers)\r\n", ""},
+				{"two Content-Lengths", func(m string) string {
+					return strings.Replace(m, "Content-Length: 0\r\n", "Content-Length: 0\r\nl: 0\r\n", 1)
+				}, "SIP/2.0 400 Bad Request (2 Content-Length headers)\r\n", ""},
+				{"an unknown Request-URI scheme", func(m string) string {
+					return strings.Replace(m, "OPTIONS sip:", "OPTIONS nobodyKnowsThisScheme:", 1)
+				}, "SIP/2.0 416 Unsupported URI Scheme\r\n", ""},
+				{"Require: an extension", func(m string) string {
+					return strings.Replace(m, "Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: nothingSupportsThis, nothingSupportsThisEither\r\n", 1)
+				}, "SIP/2.0 420 Bad Extension\r\n", "Unsupported: nothingSupportsThis, nothingSupportsThisEither\r\n"},
+				{"a fine request", func(m string) string { return m }, "SIP/2.0 200 OK\r\n", "Allow: INVITE"},
+			} {
+				branch := fmt.Sprintf("inspect-%s-%d", network, i)
+				c.send(tc.edit(c.request("OPTIONS", "SIP/2.0", branch)))
+				got := c.final()
+				if !strings.HasPrefix(got, tc.want) || !strings.Contains(got, tc.header) {
+					t.Errorf("%s: answered\n%s\nwant %q with %q", tc.what, got, tc.want, tc.header)
+				}
+			}
+		})
+	}
+}
+
 // TestResponseInOtherVersion: a REGISTER answered "SIP/7.0 200 OK" is not
 // registered — sipgo takes a response of any version as its own.
 func TestResponseInOtherVersion(t *testing.T) {
