@@ -14,11 +14,6 @@ import (
 // WithServerLogger). Levels map one to one: below Debug is TRACE.
 func NewSlogHandler(l hclog.Logger) slog.Handler { return &slogHandler{l: l} }
 
-type slogHandler struct {
-	l      hclog.Logger
-	prefix string // open groups, "a.b."
-}
-
 func slogToHclog(lv slog.Level) hclog.Level {
 	switch {
 	case lv < slog.LevelDebug:
@@ -33,8 +28,28 @@ func slogToHclog(lv slog.Level) hclog.Level {
 	return hclog.Error
 }
 
+// NewSlogDebugHandler is NewSlogHandler with every record at DEBUG (TRACE
+// stays TRACE): for a library's messages about single connections, which a
+// flood of connections would otherwise repeat at WARN (sipgo's package
+// logger warns of its own reference counts as a garbage TCP stream ends).
+func NewSlogDebugHandler(l hclog.Logger) slog.Handler { return &slogHandler{l: l, debugOnly: true} }
+
+type slogHandler struct {
+	l         hclog.Logger
+	prefix    string // open groups, "a.b."
+	debugOnly bool
+}
+
+func (h *slogHandler) level(lv slog.Level) hclog.Level {
+	l := slogToHclog(lv)
+	if h.debugOnly && l > hclog.Debug {
+		return hclog.Debug
+	}
+	return l
+}
+
 func (h *slogHandler) Enabled(_ context.Context, lv slog.Level) bool {
-	return h.l.GetLevel() != hclog.Off && slogToHclog(lv) >= h.l.GetLevel()
+	return h.l.GetLevel() != hclog.Off && h.level(lv) >= h.l.GetLevel()
 }
 
 func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
@@ -43,7 +58,7 @@ func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 		args = appendAttr(args, h.prefix, a)
 		return true
 	})
-	h.l.Log(slogToHclog(r.Level), r.Message, args...)
+	h.l.Log(h.level(r.Level), r.Message, args...)
 	return nil
 }
 
@@ -52,14 +67,14 @@ func (h *slogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	for _, a := range attrs {
 		args = appendAttr(args, h.prefix, a)
 	}
-	return &slogHandler{l: h.l.With(args...), prefix: h.prefix}
+	return &slogHandler{l: h.l.With(args...), prefix: h.prefix, debugOnly: h.debugOnly}
 }
 
 func (h *slogHandler) WithGroup(name string) slog.Handler {
 	if name == "" {
 		return h
 	}
-	return &slogHandler{l: h.l, prefix: h.prefix + name + "."}
+	return &slogHandler{l: h.l, prefix: h.prefix + name + ".", debugOnly: h.debugOnly}
 }
 
 // appendAttr flattens a (possibly grouped) attribute into hclog key/value

@@ -309,6 +309,26 @@ func TestSlogBridge(t *testing.T) {
 	}
 }
 
+// TestSlogDebugBridge: a library's per-connection messages stay out of a
+// standard log whatever their level, and show at debug.
+func TestSlogDebugBridge(t *testing.T) {
+	var out loggingtest.Buffer
+	l := New("gw", &out, &out)
+	sl := slog.New(NewSlogDebugHandler(l.Logger().Named("sipgo")))
+	sl.With("ip", "127.0.0.1").Warn("TCP ref went negative", "ref", -1)
+	sl.Error("failed")
+	if got := out.String(); got != "" {
+		t.Errorf("at info level the output is %q, want nothing", got)
+	}
+	if err := l.Apply(Options{Level: hclog.Debug, Outputs: []string{"stdout"}}); err != nil {
+		t.Fatal(err)
+	}
+	sl.With("ip", "127.0.0.1").Warn("TCP ref went negative", "ref", -1)
+	if got, want := out.String(), "[DEBUG] gw.sipgo: TCP ref went negative: ip=127.0.0.1 ref=-1\n"; !strings.Contains(got, want) {
+		t.Errorf("output %q lacks %q", got, want)
+	}
+}
+
 func TestPionBridge(t *testing.T) {
 	var out loggingtest.Buffer
 	l := New("gw", &out, &out)

@@ -120,8 +120,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logs := logging.New("gateway", stdout, stderr)
 	defer logs.Close()
 	log := logs.Logger()
-	// sipgo logs through slog; its few package-level messages go here too.
-	sip.SetDefaultLogger(slog.New(logging.NewSlogHandler(log.Named("sipgo"))))
+	// sipgo logs through slog; its package-level messages go here too, at
+	// DEBUG: each is about one connection (reference counts of its own that
+	// go wrong as garbage TCP streams end), which a flood would repeat.
+	sip.SetDefaultLogger(slog.New(logging.NewSlogDebugHandler(log.Named("sipgo"))))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stopSignals := make(chan os.Signal, 2)
