@@ -96,6 +96,15 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		src = fs
 	}
 	first := src.first(ctx)
+	srcCtx, stopSource := context.WithCancel(ctx)
+	var srcDone chan struct{} // closed when run returns; nil until it runs
+	defer func() {
+		stopSource()
+		if srcDone != nil {
+			<-srcDone
+		}
+		src.close()
+	}()
 	set, warnings, err := parseUpdate(first)
 	if err != nil {
 		src.report(ctx, first, err)
@@ -119,9 +128,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	src.report(ctx, first, nil)
 	lc.setStarted()
 
-	srcCtx, stopSource := context.WithCancel(ctx)
-	defer stopSource()
-	go src.run(srcCtx)
+	srcDone = make(chan struct{})
+	go func() { src.run(srcCtx); close(srcDone) }()
 	// Often enough to prove progress within the shortest heartbeat period
 	// (1 s) and to follow a drain.
 	tick := time.NewTicker(250 * time.Millisecond)

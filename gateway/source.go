@@ -39,6 +39,9 @@ type source interface {
 	report(ctx context.Context, u update, err error)
 	// sipFallback is the SIP Server to use when sip/sip-server is empty.
 	sipFallback() options.HostPort
+	// close releases what first took (after run has returned, or when
+	// it never ran).
+	close()
 }
 
 // fileSource reads an INI file, watches it, and rereads it on SIGHUP.
@@ -47,6 +50,7 @@ type fileSource struct {
 	log  hclog.Logger
 	out  chan update
 	hup  chan struct{}
+	w    *fsnotify.Watcher // nil: not watched (SIGHUP only)
 }
 
 func newFileSource(path string, log hclog.Logger) (*fileSource, error) {
@@ -62,8 +66,32 @@ func (f *fileSource) read() update {
 	return update{sections: sections, warnings: warnings, source: f.path, err: err}
 }
 
-func (f *fileSource) first(context.Context) update { return f.read() }
-func (f *fileSource) updates() <-chan update       { return f.out }
+// first starts watching the file's directory (editors replace files by
+// renaming, which a watch on the file itself would lose), then reads it:
+// a change made once the gateway has read its options is never missed,
+// however late run starts.
+func (f *fileSource) first(context.Context) update {
+	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		if err = w.Add(filepath.Dir(f.path)); err != nil {
+			w.Close()
+		}
+	}
+	if err != nil {
+		f.log.Warn("configuration file is not watched; reload with SIGHUP", "config", f.path, "error", err)
+	} else {
+		f.w = w
+	}
+	return f.read()
+}
+
+func (f *fileSource) close() {
+	if f.w != nil {
+		f.w.Close()
+	}
+}
+
+func (f *fileSource) updates() <-chan update { return f.out }
 func (f *fileSource) sipFallback() options.HostPort {
 	return options.HostPort{}
 }
@@ -76,20 +104,12 @@ func (f *fileSource) reread() {
 	}
 }
 
-// run watches the file's directory (editors replace files by renaming,
-// which a watch on the file itself would lose) and reads the file once it
-// has been quiet for fileSettle after a change, or at once on SIGHUP.
+// run reads the file once it has been quiet for fileSettle after a change,
+// or at once on SIGHUP.
 func (f *fileSource) run(ctx context.Context) {
 	var changes <-chan fsnotify.Event
-	w, err := fsnotify.NewWatcher()
-	if err == nil {
-		err = w.Add(filepath.Dir(f.path))
-	}
-	if err != nil {
-		f.log.Warn("configuration file is not watched; reload with SIGHUP", "config", f.path, "error", err)
-	} else {
-		defer w.Close()
-		changes = w.Events
+	if f.w != nil {
+		changes = f.w.Events
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -198,6 +218,9 @@ func (s *confservSource) updates() <-chan update { return s.out }
 
 // reread does nothing: changes arrive as they are made.
 func (s *confservSource) reread() {}
+
+// close does nothing: the follower ends with run's context.
+func (s *confservSource) close() {}
 
 func (s *confservSource) report(ctx context.Context, u update, err error) {
 	if u.revision == 0 {
