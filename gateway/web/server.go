@@ -110,6 +110,7 @@ type Server struct {
 	stopErr   error
 
 	headerTimeout time.Duration // http.Server.ReadHeaderTimeout (slow clients are cut off)
+	flushWait     time.Duration // Stop's wait for the browsers (flushWait)
 
 	unavailable atomic.Pointer[string] // why /health answers 503; nil: healthy
 
@@ -186,7 +187,7 @@ func New(set *options.Set, deps Deps) *Server {
 		deps.Now = time.Now
 	}
 	s := &Server{log: deps.Log, deps: deps, now: deps.Now, initial: set,
-		sessions: sessions{byID: map[string]*Session{}}, admission: newAdmission(deps.Log),
+		sessions: sessions{byID: map[string]*Session{}}, admission: newAdmission(deps.Log), flushWait: flushWait,
 		fullLog: rate.Sometimes{First: 1, Interval: time.Minute}, headerTimeout: 10 * time.Second,
 		linger: listenerLinger, stopLinger: make(chan struct{})}
 	s.handler = s.routes()
@@ -287,8 +288,8 @@ func (s *Server) Reload(ctx context.Context, next *options.Set) error {
 }
 
 // flushWait bounds how long Stop waits for the browsers to take what is
-// queued for them: a polling browser asks again at once, one whose /wait
-// failed after 3 s.
+// queued for them and come back: a polling browser asks again at once, one
+// whose /wait failed after 3 s.
 const flushWait = 3 * time.Second
 
 // Stop ends the signalling, the browsers told before the listeners close
@@ -296,7 +297,9 @@ const flushWait = 3 * time.Second
 //
 //  1. sessions are no longer expired;
 //  2. it waits (flushWait at most, or until ctx is done) until every
-//     session's queue has been taken by its /wait;
+//     session's queue has been taken and its browser is back with a /wait
+//     — a browser between two polls would otherwise find the listener
+//     closed, take it for a network error and retry forever;
 //  3. every session ends: its hanging /wait is answered 204, which the
 //     browser library takes for "signed out";
 //  4. the listeners retire: sockets closed, any /wait left answered,
@@ -311,7 +314,7 @@ func (s *Server) stop(ctx context.Context) error {
 		close(s.sweepStop)
 		<-s.sweepDone
 	}
-	s.flush(ctx, flushWait)
+	s.flush(ctx, s.flushWait)
 	for _, sess := range s.sessions.all() {
 		s.end(sess, "gateway stopping")
 	}
@@ -333,21 +336,23 @@ func (s *Server) stop(ctx context.Context) error {
 	return first
 }
 
-// flush waits until no session has a message queued, for at most max.
+// flush waits until every polling browser has taken what is queued for it
+// and is back with a /wait, for at most max.
 func (s *Server) flush(ctx context.Context, max time.Duration) {
 	deadline := time.Now().Add(max)
 	for {
-		pending := 0
+		away := 0
+		now := s.now()
 		for _, sess := range s.sessions.all() {
-			if sess.pending() {
-				pending++
+			if sess.awaited(now) {
+				away++
 			}
 		}
-		if pending == 0 {
+		if away == 0 {
 			return
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			s.log.Info("stopping: messages not taken by their browsers", "sessions", pending)
+			s.log.Info("stopping: browsers not back for their messages or the end of their session", "sessions", away)
 			return
 		}
 		select {

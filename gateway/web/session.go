@@ -34,6 +34,7 @@ type Session struct {
 	changed  chan struct{} // closed and replaced whenever the queue, waitGen or closed change
 	waitGen  uint64        // bumped by every /wait: only the newest one is served
 	waiting  int           // /wait requests in flight
+	polled   bool          // a /wait came at least once
 	lastSeen time.Time
 	closed   bool
 	end      func(*Session, string) // ends the session (the server's end)
@@ -85,11 +86,23 @@ func (s *Session) broadcastLocked() {
 	s.changed = make(chan struct{})
 }
 
-// pending reports whether messages wait for the browser's /wait.
-func (s *Session) pending() bool {
+// comebackWait is how long after its last request a browser that polls is
+// expected back: at once normally, 3 s after a network error.
+const comebackWait = 5 * time.Second
+
+// awaited reports whether a stop should wait for this session's browser:
+// it polls, and either has messages to take or is between two polls (not
+// heard from for longer than comebackWait: it is gone).
+func (s *Session) awaited(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue) > 0
+	switch {
+	case !s.polled:
+		return false // nothing reaches it through /wait
+	case len(s.queue) == 0 && s.waiting > 0:
+		return false // back: its /wait is answered when the session ends
+	}
+	return s.waiting > 0 || now.Sub(s.lastSeen) < comebackWait
 }
 
 // Closed reports whether the session has ended.
@@ -106,6 +119,7 @@ func (s *Session) beginWait(now time.Time) uint64 {
 	s.waitGen++
 	gen := s.waitGen
 	s.waiting++
+	s.polled = true
 	s.lastSeen = now
 	s.broadcastLocked()
 	s.mu.Unlock()

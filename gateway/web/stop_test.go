@@ -13,7 +13,7 @@ import (
 // closes. (Before, the listener closed first: the BYE was never delivered
 // and the hanging /wait got an empty 200, then a refused connection.)
 func TestStopTellsBrowsers(t *testing.T) {
-	ts := startServer(t, map[string]string{"polling-timeout": "20"})
+	ts := startServer(t, map[string]string{"polling-timeout": "20"}, func(s *Server) { s.flushWait = flushWait })
 	inCall := ts.signIn("7001", "secret")
 	idle := ts.signIn("7002", "secret")
 
@@ -32,7 +32,12 @@ func TestStopTellsBrowsers(t *testing.T) {
 		return s.waiting == 1
 	}, "the /wait is held")
 
-	// The call of 7001 was hung up while its browser was between two polls.
+	// The browser in a call polls; its call is hung up while it is between
+	// two polls.
+	ts.srv.sessions.get(inCall).Deliver("5000", []byte("EVENT-TALK"))
+	if res, body := ts.do("GET", "/wait?id="+inCall, "", nil); body != "EVENT-TALK" {
+		t.Fatalf("/wait = %d %q, want EVENT-TALK", res.StatusCode, body)
+	}
 	ts.srv.sessions.get(inCall).Deliver("5000", []byte("BYE"))
 	stopped := make(chan error, 1)
 	go func() {
@@ -55,6 +60,10 @@ func TestStopTellsBrowsers(t *testing.T) {
 	if res.StatusCode != 200 || body != "BYE" || res.Header.Get("Pragma") != "5000" {
 		t.Errorf("/wait of the browser in a call during the stop = %d %q (Pragma %q), want BYE from 5000",
 			res.StatusCode, body, res.Header.Get("Pragma"))
+	}
+	// It comes back at once, and learns its session is over.
+	if res, body := ts.do("GET", "/wait?id="+inCall, "", nil); res.StatusCode != 204 {
+		t.Errorf("/wait of the browser after its BYE = %d %q, want 204", res.StatusCode, body)
 	}
 	select {
 	case status := <-hanging:

@@ -105,6 +105,9 @@ func startServer(t *testing.T, web map[string]string, configure ...func(*Server)
 	ts := &testServer{t: t, engine: &echoEngine{}, dataDir: t.TempDir()}
 	ts.bans = ban.New(ban.Config{MaxFailures: 3, FindTime: time.Minute, BanTime: time.Minute}, hclog.NewNullLogger(), nil)
 	ts.srv = New(set, Deps{Log: hclog.NewNullLogger(), Engine: ts.engine, Bans: ts.bans, DataDir: ts.dataDir})
+	// The stop's wait for browsers between two polls is TestStopTellsBrowsers'
+	// subject; the other tests' browsers are not coming back.
+	ts.srv.flushWait = 100 * time.Millisecond
 	for _, c := range configure {
 		c(ts.srv)
 	}
