@@ -50,7 +50,8 @@ const fileSettle = 150 * time.Millisecond
 
 // Run runs the gateway until ctx is cancelled or its LCA says stop:
 //
-//  1. register with the LCA (in the background; Initializing);
+//  1. register with the LCA (Initializing), waiting a moment for the
+//     first attempt; an absent LCA is retried in the background;
 //  2. read and validate the options — from the file (local mode) or the
 //     Configuration Server (invalid → ErrInvalidOptions);
 //  3. start the subsystems in start order (log first); Running, or
@@ -79,6 +80,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		<-lcaDone
 	}()
 	lc.publish()
+	lc.waitRegistered(ctx)
 
 	var src source
 	mode := "local"

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	sdnotify "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/hashicorp/go-hclog"
@@ -58,6 +59,29 @@ func newLifecycle(log hclog.Logger, app string, lcaPort int) *lifecycle {
 func (l *lifecycle) run(ctx context.Context) {
 	if l.lca != nil {
 		l.lca.Run(ctx)
+	}
+}
+
+// firstRegistrationWait bounds the wait for the LCA at start: an LCA that
+// is there answers at once; one that is absent refuses the connection at
+// once; a silent one must not hold the start for long.
+const firstRegistrationWait = 2 * time.Second
+
+// waitRegistered waits (firstRegistrationWait at most) until the first
+// registration with the LCA is over, so that the LCA sees Initializing
+// before the gateway starts its work — the order of a Management Framework
+// daemon's start (connect to the LCA, then initialise).
+func (l *lifecycle) waitRegistered(ctx context.Context) {
+	if l.lca == nil {
+		return
+	}
+	t := time.NewTimer(firstRegistrationWait)
+	defer t.Stop()
+	select {
+	case <-l.lca.FirstAttempt():
+	case <-t.C:
+		l.log.Warn("the local control agent did not answer the registration yet; starting without waiting")
+	case <-ctx.Done():
 	}
 }
 

@@ -53,8 +53,8 @@ func (t Timing) withDefaults() Timing {
 }
 
 // health judges whether the SIP Server is available from what its answers
-// say, and reports a change once it has held for Timing.Debounce. Two kinds
-// of evidence:
+// say, and reports a change once it has held for Timing.Debounce (the first
+// verdict after start at once). Two kinds of evidence:
 //
 //   - silent: the last probe (OPTIONS) or INVITE got no answer, a transport
 //     error, or 503 to the probe. Any other answer ends it: a server that
@@ -80,6 +80,7 @@ type health struct {
 	reported  bool        // what was last reported
 	timer     *time.Timer // reports up once it held for Debounce; nil when up == reported
 	changes   int         // changes reported
+	judged    bool        // some evidence came: the next change is debounced
 	stopped   bool
 
 	reportMu sync.Mutex // one report at a time, in order
@@ -133,12 +134,18 @@ func (u *UA) noteHealth(e evidence, why error) {
 	// a backoff or a registration's lifetime.
 	kick := wasSilent && !h.silent && h.refused && registered > 0
 	h.up = !h.silent && !h.refused
+	// The first evidence since start stands at once: a gateway started
+	// while its SIP Server is down must not say Running for Debounce.
+	debounce := u.timing.Debounce
+	if !h.judged {
+		h.judged, debounce = true, 0
+	}
 	switch {
 	case h.up == h.reported && h.timer != nil:
 		h.timer.Stop()
 		h.timer = nil
 	case h.up != h.reported && h.timer == nil:
-		h.timer = time.AfterFunc(u.timing.Debounce, u.reportHealth)
+		h.timer = time.AfterFunc(debounce, u.reportHealth)
 	}
 	h.mu.Unlock()
 	if kick {

@@ -54,6 +54,9 @@ type Client struct {
 	dial     func(ctx context.Context, network, address string) (net.Conn, error)
 	commands chan string
 
+	first     chan struct{} // closed once the first registration attempt is over
+	firstOnce sync.Once
+
 	mu        sync.Mutex
 	status    wire.Status
 	detail    string
@@ -85,9 +88,17 @@ func New(cfg Config, deps Deps) *Client {
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: 5 * time.Second}).DialContext
 	}
-	return &Client{cfg: cfg, log: log, dial: dial, commands: make(chan string, 4),
+	return &Client{cfg: cfg, log: log, dial: dial, commands: make(chan string, 4), first: make(chan struct{}),
 		status: wire.Initializing, changed: make(chan struct{})}
 }
+
+// FirstAttempt is closed once the first registration attempt is over: the
+// application registered and its status then was sent, or the attempt
+// failed (no LCA, a refusal). A daemon that waits for it before it starts
+// its work shows the LCA its Initializing status.
+func (c *Client) FirstAttempt() <-chan struct{} { return c.first }
+
+func (c *Client) firstOver() { c.firstOnce.Do(func() { close(c.first) }) }
 
 // Commands delivers the LCA's commands (wire.CommandSuspend, wire.CommandStop).
 func (c *Client) Commands() <-chan string { return c.commands }
@@ -132,8 +143,10 @@ func (c *Client) Connected() bool {
 func (c *Client) Run(ctx context.Context) {
 	backoff := c.cfg.MinBackoff
 	quiet := false // the LCA's absence was logged already
+	defer c.firstOver()
 	for ctx.Err() == nil {
 		registered, err := c.session(ctx)
+		c.firstOver()
 		if ctx.Err() != nil {
 			return
 		}
@@ -249,6 +262,7 @@ func (c *Client) session(ctx context.Context) (registered bool, err error) {
 			}
 			sent, sentDetail = status, detail
 		}
+		c.firstOver()
 		select {
 		case <-ctx.Done():
 			// Flush a last status set just before the end.

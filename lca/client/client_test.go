@@ -207,3 +207,43 @@ func TestLivenessHeartbeats(t *testing.T) {
 	}()
 	read(t, conn, wire.OpHeartbeat)
 }
+
+// TestFirstAttempt: FirstAttempt closes once the LCA has the first status
+// (Initializing), not before — a daemon waiting for it shows the LCA its
+// start — and at once when no LCA listens.
+func TestFirstAttempt(t *testing.T) {
+	l := listen(t, "127.0.0.1:0")
+	c, _, _ := start(t, l.ln.Addr().String())
+	conn := l.accept()
+	read(t, conn, wire.OpRegister)
+	select {
+	case <-c.FirstAttempt():
+		t.Fatal("FirstAttempt closed before the LCA answered the registration")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := conn.Write(wire.Message{Op: wire.OpRegistered}); err != nil {
+		t.Fatal(err)
+	}
+	if m := read(t, conn, wire.OpStatus); m.Status != wire.Initializing {
+		t.Errorf("first status = %s, want Initializing", m.Status)
+	}
+	select {
+	case <-c.FirstAttempt():
+	case <-time.After(5 * time.Second):
+		t.Fatal("FirstAttempt not closed after the first status")
+	}
+
+	// No LCA: the first attempt is over at once.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c2, _, _ := start(t, addr)
+	select {
+	case <-c2.FirstAttempt():
+	case <-time.After(5 * time.Second):
+		t.Fatal("FirstAttempt not closed with no LCA")
+	}
+}
