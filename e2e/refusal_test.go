@@ -86,7 +86,7 @@ func TestRefusedMessages(t *testing.T) {
 	ctx := ctxTimeout(t, 60*time.Second)
 	// Anonymous ids have the characters of a DN: they are logged and sent
 	// back in Pragma headers.
-	for _, id := range []string{"anon<1>", "anon;x=y", "anon\"1\"", "anon@host"} {
+	for _, id := range []string{"anon<1>", "anon;x", "anon\"1\"", "anon@host"} {
 		if _, status, body := g.signIn(id, ""); status != 400 || !strings.Contains(body, "not a valid DN") {
 			t.Errorf("anonymous id %q: %d %q, want 400", id, status, body)
 		}
