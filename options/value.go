@@ -70,7 +70,7 @@ func (d *Def) parse(raw string) (any, string, error) {
 	case TypeCIDRList:
 		var out []netip.Prefix
 		items, err := d.splitList(raw, func(s string) (string, error) {
-			p, err := parsePrefix(s)
+			p, err := ParsePrefix(s)
 			out = append(out, p)
 			return p.String(), err
 		})
@@ -243,12 +243,21 @@ func parsePath(s string) (string, error) {
 	return p, nil
 }
 
-func parsePrefix(s string) (netip.Prefix, error) {
+// ParsePrefix parses one item of a cidr-list: an IP prefix, or an address
+// standing for itself (/32, /128). A prefix with bits set after its length
+// (10.0.0.1/8) is refused with the prefix meant, and so are IPv6 zones and
+// IPv4-mapped IPv6 prefixes. The daemons' command-line lists (confserv
+// -trusted-proxies) take the same rules.
+func ParsePrefix(s string) (netip.Prefix, error) {
 	if !strings.Contains(s, "/") {
-		a, err := parseAddr(s)
+		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return netip.Prefix{}, err
+			return netip.Prefix{}, errors.New("not an IP address or prefix")
 		}
+		if a.Zone() != "" {
+			return netip.Prefix{}, errors.New("IPv6 zones are not supported")
+		}
+		a = a.Unmap()
 		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
 	p, err := netip.ParsePrefix(s)

@@ -6,12 +6,13 @@
 package clientip
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"webrtcgw/options"
 )
 
 // From returns the address of the client behind r: the peer itself, or,
@@ -95,36 +96,11 @@ func ParsePrefixes(list string) ([]netip.Prefix, error) {
 		if item == "" {
 			continue
 		}
-		p, err := parsePrefix(item)
+		p, err := options.ParsePrefix(item)
 		if err != nil {
 			return nil, fmt.Errorf("%q: %w", item, err)
 		}
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, errors.New("not an IP address or prefix")
-		}
-		if a.Zone() != "" {
-			return netip.Prefix{}, errors.New("IPv6 zones are not supported")
-		}
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, errors.New("not an IP prefix")
-	}
-	if p.Addr().Is4In6() {
-		return netip.Prefix{}, errors.New("IPv4-mapped IPv6 prefix: write the IPv4 prefix")
-	}
-	if m := p.Masked(); m != p {
-		return netip.Prefix{}, fmt.Errorf("has bits set after the prefix length (did you mean %s?)", m)
-	}
-	return p, nil
 }
