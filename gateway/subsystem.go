@@ -1,6 +1,6 @@
 // Package gateway is the WebRTC Gateway daemon: it owns the option set, starts
-// the subsystems (log; later media, sip and web) and applies option changes to
-// them through one reload pipeline (DESIGN section 4).
+// the subsystems (log, media, sip, call control, web, bans) and applies option
+// changes to them through one reload pipeline (Reloader; docs/operations.md).
 package gateway
 
 import (

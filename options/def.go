@@ -37,7 +37,7 @@ const (
 // Effect says when a changed option takes effect. No option needs a restart.
 type Effect string
 
-// The takes-effect classes (DESIGN section 2).
+// The takes-effect classes (docs/operations.md says what each does).
 const (
 	// Immediate options apply atomically to the next request or packet.
 	Immediate Effect = "immediate"
@@ -67,9 +67,9 @@ const (
 )
 
 // ApplyOrder is the order in which a reload applies changes: logging first so
-// the rest of the reload is logged at the new level, then media → sip → web
-// (DESIGN section 4) so that a new listener never hands out work to a subsystem
-// still on the old options.
+// the rest of the reload is logged at the new level, then media → sip → web,
+// so that a new listener never hands out work to a subsystem still on the
+// old options.
 var ApplyOrder = []Owner{OwnerLog, OwnerMedia, OwnerSIP, OwnerWeb, OwnerBan, OwnerLCA}
 
 // Def describes one option.

@@ -115,7 +115,7 @@ func fmtTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
-// effectTexts explain the takes-effect classes (DESIGN section 2).
+// effectTexts explain the takes-effect classes (options.Effect).
 var effectTexts = map[string]string{
 	"immediate": "applied to the next request or packet",
 	"listener":  "a new listener starts, then the old one drains: no connection is refused",

@@ -21,7 +21,8 @@ const DefaultPort = 4999
 // MaxLine bounds one message; a longer line ends the connection.
 const MaxLine = 64 << 10
 
-// Status is an application's state in the status model of DESIGN section 1.
+// Status is an application's state in the LCA's status model
+// (docs/lca-protocol.md).
 type Status string
 
 // The statuses, in the order an application normally goes through them.
