@@ -33,7 +33,17 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+// subcommands are the tools the binary carries besides the daemon
+// (webrtc-gateway NAME ARGS...), each registered by the file that
+// implements it.
+var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{}
+
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		if cmd, ok := subcommands[args[0]]; ok {
+			return cmd(args[1:], stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("webrtc-gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	host := fs.String("host", "", "Configuration Server `host` (Configuration Server mode)")
