@@ -19,7 +19,7 @@ FUZZMINIMIZETIME ?= 10s
 FUZZPKGS ?= ./...
 BENCHTIME ?= 3s
 
-.PHONY: help deps build run test bench soak lint generate check fuzz clean
+.PHONY: help deps build run test bench soak lint generate check fuzz rpm deb clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,6 +91,20 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s; FUZZPKGS narrows)
 			echo "fuzz: $$pkg $$f: no failing input; the deadline failure is golang/go#75804, not this target"; \
 		done; \
 	done
+
+# Packages: webrtc-gateway, webrtc-gateway-confserv and webrtc-gateway-lca,
+# from the one definition in internal/pkgbuild (packaging/README.md). The
+# program compiles the binaries itself (no cgo, PIE, -trimpath, VERSION in
+# -ldflags) and maps VERSION to the package version (0.1.0-dev.COMMIT is
+# 0.1.0~dev.COMMITTIME.gCOMMIT-1). PKG_RELEASE numbers a repackaging of the
+# same VERSION. nfpm comes through the module proxy.
+PKG_RELEASE ?= 1
+
+rpm: ## build the RPM packages into dist/ (packaging/README.md)
+	$(GO) run ./internal/pkgbuild -format rpm -version $(VERSION) -release $(PKG_RELEASE) -out dist
+
+deb: ## build the deb packages into dist/ (packaging/README.md)
+	$(GO) run ./internal/pkgbuild -format deb -version $(VERSION) -release $(PKG_RELEASE) -out dist
 
 clean: ## remove build output (keeps var/, the local run's state)
 	rm -rf bin dist
