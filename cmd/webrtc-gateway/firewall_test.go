@@ -120,7 +120,8 @@ func TestFirewallUsageErrors(t *testing.T) {
 	// Without -config, the packaged file; where there is none, the message
 	// says how to go on.
 	if _, err := os.Stat(defaultConfigFile); err == nil {
-		t.Skipf("%s exists on this machine", defaultConfigFile)
+		t.Logf("%s exists on this machine: the message for its absence is not checked", defaultConfigFile)
+		return
 	}
 	if _, errOut, code := gw(t, "firewall"); code != 2 || !strings.Contains(errOut, "give the gateway's options with -config FILE, or -defaults") {
 		t.Errorf("webrtc-gateway firewall without a file: exit %d, stderr %q", code, errOut)
