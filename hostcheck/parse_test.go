@@ -119,6 +119,16 @@ func TestSplitCommand(t *testing.T) {
 	}
 }
 
+func TestEnvironment(t *testing.T) {
+	env := map[string]string{}
+	ParseEnvironment(`"A=1 2" B=x C=$HOME`, env)
+	ParseEnvironmentFile([]byte("# c\nD='quoted value'\nexport E=\"e\"\n; x\nnot a setting\n"), env)
+	want := map[string]string{"A": "1 2", "B": "x", "C": "$HOME", "D": "quoted value", "E": "e"}
+	if diff := cmp.Diff(want, env); diff != "" {
+		t.Errorf("environment (-want +got):\n%s", diff)
+	}
+}
+
 func TestFlagValue(t *testing.T) {
 	args := []string{"-port", "2020", "--listen=10.0.0.1", "-data", "/d", "-data", "/e", "--", "-tls-key", "x"}
 	for _, tt := range []struct {

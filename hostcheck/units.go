@@ -200,6 +200,16 @@ func SplitCommand(value string, env map[string]string) (prefix string, words []s
 		prefix += s[:1]
 		s = s[1:]
 	}
+	words, err = splitWords(s, env, true)
+	if err != nil {
+		err = fmt.Errorf("%w in %q", err, truncate(value, 60))
+	}
+	return prefix, words, err
+}
+
+// splitWords splits on blanks, with quotes and backslashes; with expand,
+// $VAR and ${VAR} are replaced from env.
+func splitWords(s string, env map[string]string, expand bool) (words []string, err error) {
 	var cur strings.Builder
 	inWord := false
 	flush := func() {
@@ -224,7 +234,7 @@ func SplitCommand(value string, env map[string]string) (prefix string, words []s
 			inWord = true
 		case quote == 0 && (c == ' ' || c == '\t'):
 			flush()
-		case c == '$' && i+1 < len(s) && quote != '\'':
+		case expand && c == '$' && i+1 < len(s) && quote != '\'':
 			name, n, braced := varName(s[i+1:])
 			if name == "" {
 				cur.WriteByte(c)
@@ -252,10 +262,10 @@ func SplitCommand(value string, env map[string]string) (prefix string, words []s
 		}
 	}
 	if quote != 0 {
-		return prefix, words, fmt.Errorf("unterminated %c quote in %q", quote, truncate(value, 60))
+		return words, fmt.Errorf("unterminated %c quote", quote)
 	}
 	flush()
-	return prefix, words, nil
+	return words, nil
 }
 
 func unescape(c byte) byte {
@@ -307,8 +317,9 @@ func ParseEnvironmentFile(data []byte, env map[string]string) {
 }
 
 // ParseEnvironment parses an Environment= value ("A=1" "B=two words") into env.
+// Variables are not expanded there (systemd.exec(5)).
 func ParseEnvironment(value string, env map[string]string) {
-	_, words, _ := SplitCommand(value, nil)
+	words, _ := splitWords(value, nil, false)
 	for _, w := range words {
 		if k, v, ok := strings.Cut(w, "="); ok {
 			env[k] = v
