@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"webrtcgw/firewall"
 	"webrtcgw/gateway/ban"
 	"webrtcgw/gateway/calls"
 	"webrtcgw/gateway/media"
@@ -127,6 +129,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		started = append(started, p)
 	}
 	log.Info("started", "version", version.Version, "mode", mode, "options", first.source, "pid", os.Getpid())
+	firewallState := filepath.Join(cfg.DataDir, firewall.StateFileName)
+	firewall.WarnUncovered(log, set, firewallState)
 	src.report(ctx, first, nil)
 	lc.setStarted()
 
@@ -168,6 +172,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 			continue
 		case u := <-src.updates():
 			res := applyUpdate(ctx, rlog, reloader, u)
+			if res.Applied() {
+				firewall.WarnUncovered(log, reloader.Current(), firewallState)
+			}
 			src.report(ctx, u, res.Err)
 			if deps.OnReload != nil {
 				deps.OnReload(res)

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"webrtcgw/firewall"
 	"webrtcgw/internal/testpeers"
 	"webrtcgw/logging"
 	"webrtcgw/logging/loggingtest"
@@ -26,6 +27,7 @@ type daemon struct {
 	t       *testing.T
 	base    string // ports of this daemon, prepended to every config
 	path    string
+	dataDir string
 	logFile string
 	out     *loggingtest.Buffer
 	logs    *logging.Logging
@@ -35,20 +37,25 @@ type daemon struct {
 	done    chan error
 }
 
-func startDaemon(t *testing.T, content string) *daemon {
+// startDaemon runs a daemon on content; prepare, if any, runs once the file
+// is written, before the daemon starts.
+func startDaemon(t *testing.T, content string, prepare ...func(*daemon)) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	d := &daemon{
-		t: t, path: filepath.Join(dir, "gw.ini"), logFile: filepath.Join(dir, "gw.log"),
+		t: t, path: filepath.Join(dir, "gw.ini"), logFile: filepath.Join(dir, "gw.log"), dataDir: filepath.Join(dir, "data"),
 		out: &loggingtest.Buffer{}, hangup: make(chan os.Signal, 1), results: make(chan Result, 16), done: make(chan error, 1),
 	}
 	d.base = testBase(t)
 	d.write(content)
+	for _, p := range prepare {
+		p(d)
+	}
 	d.logs = logging.New("gateway", d.out, d.out)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	go func() {
-		d.done <- Run(ctx, Config{ConfigFile: d.path, DataDir: filepath.Join(dir, "data")}, Deps{Logging: d.logs, Hangup: d.hangup, OnReload: func(r Result) { d.results <- r }})
+		d.done <- Run(ctx, Config{ConfigFile: d.path, DataDir: d.dataDir}, Deps{Logging: d.logs, Hangup: d.hangup, OnReload: func(r Result) { d.results <- r }})
 	}()
 	t.Cleanup(func() { d.stop() })
 	d.waitLog("started")
@@ -228,5 +235,45 @@ func TestRunSubsystemRefusal(t *testing.T) {
 	text := d.logText()
 	if strings.Contains(text, "still at standard") || !strings.Contains(text, "still to the old file") {
 		t.Errorf("after a refused reload the log level or output changed:\n%s", text)
+	}
+}
+
+// TestFirewallWarning: with the firewall rules recorded by
+// `webrtc-gateway firewall -state` in its data directory, the gateway warns
+// at start and after a reload about every port its options need that the
+// rules do not open, and says which command makes them again.
+func TestFirewallWarning(t *testing.T) {
+	content := "[log]\nall = LOGFILE\n"
+	d := startDaemon(t, content, func(d *daemon) {
+		set, _, err := LoadFile(d.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nets, err := firewall.ParseNets("10.0.0.0/8")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := firewall.Compute(set, firewall.Config{InternalNets: nets, ManagementNets: nets})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(d.dataDir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := firewall.WriteState(filepath.Join(d.dataDir, firewall.StateFileName), firewall.NewState(rs, "webrtc-gateway firewall -state STATE")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if strings.Contains(d.logText(), "outside the installed firewall rules") {
+		t.Fatalf("warned at start with every port covered:\n%s", d.logText())
+	}
+	port := testpeers.FreePort(t, "tcp")
+	d.write(content + fmt.Sprintf("[web]\nhttp-port = %d\n", port))
+	if r := d.next(); !r.Applied() {
+		t.Fatalf("reload = %+v", r)
+	}
+	d.waitLog("port outside the installed firewall rules")
+	if text := d.logText(); !strings.Contains(text, "option=web/http-port") || !strings.Contains(text, fmt.Sprintf("port=%d", port)) {
+		t.Errorf("the warning does not name web/http-port %d:\n%s", port, text)
 	}
 }
