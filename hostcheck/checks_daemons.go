@@ -13,6 +13,7 @@ func checkAdminBind(s *Snapshot) verdict {
 	var v verdict
 	fw := activeFirewall(s)
 	any := false
+	var idle []string
 	for _, m := range managementPorts(s) {
 		if !m.known {
 			if s.unit(m.unit) != nil {
@@ -22,6 +23,9 @@ func checkAdminBind(s *Snapshot) verdict {
 			continue
 		}
 		if len(m.listeners) == 0 {
+			if s.unit(m.unit) != nil {
+				idle = append(idle, fmt.Sprintf("%s: nothing listens on port %d (%s)", m.name, m.port, m.from))
+			}
 			continue
 		}
 		any = true
@@ -44,7 +48,10 @@ func checkAdminBind(s *Snapshot) verdict {
 			}
 		}
 	}
-	if !any && v.status == "" {
+	switch {
+	case !any && v.status == "" && len(idle) > 0:
+		v.skip(strings.Join(idle, "\n"))
+	case !any && v.status == "":
 		v.skip("neither the LCA nor the Configuration Server listens or is installed here")
 	}
 	return v

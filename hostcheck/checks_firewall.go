@@ -150,7 +150,12 @@ func managementPorts(s *Snapshot) []mgmtPort {
 			}
 			continue
 		}
-		if s.unit(m.unit) == nil {
+		u := s.unit(m.unit)
+		if u == nil {
+			continue
+		}
+		if !u.Enabled() {
+			m.known, m.from = true, m.unit+" is not enabled"
 			continue
 		}
 		def := ""
@@ -219,6 +224,9 @@ func checkFirewallManagement(s *Snapshot) verdict {
 		label := fmt.Sprintf("%s port %d/tcp (%s)", m.name, m.port, m.portFrom)
 		quiet := m.known && (len(m.listeners) == 0 || loopbackOnly(m.listeners))
 		state := "nothing listens on it"
+		if !s.SocketsKnown {
+			state = m.from
+		}
 		if len(m.listeners) > 0 {
 			state = "it listens on " + addrList(m.listeners) + " only"
 		}
@@ -303,9 +311,12 @@ func checkFail2ban(s *Snapshot) verdict {
 		switch {
 		case st.Err != "" && strings.Contains(st.Output, "ermission denied"):
 			v.cannotRead([]string{st.Command + ": permission denied"})
+		case s.ProcessesKnown && len(s.processes("fail2ban-server")) == 0:
+			v.fail("fail2ban-server does not run: no jail is loaded",
+				"systemctl enable --now fail2ban; if it stops again, fail2ban-client -d shows configuration errors")
 		case st.Err != "" || loaded == nil:
 			v.fail("the fail2ban server does not answer ("+st.Command+": "+truncate(strings.TrimSpace(st.Err+" "+st.Output), 160)+"): no jail is loaded",
-				"systemctl enable --now fail2ban; fail2ban-client -d shows configuration errors")
+				"systemctl restart fail2ban; fail2ban-client -d shows configuration errors")
 		default:
 			var missing []string
 			for _, j := range enabled {

@@ -718,13 +718,19 @@ func TestLiveFail2banStatus(t *testing.T) {
 			expect{Fail, "the fail2ban server runs without jail(s) webrtc-gateway, webrtc-gateway-confserv, webrtc-gateway-lca (loaded: sshd)"}},
 		{"not running", CommandResult{Command: "fail2ban-client status", Err: "exit status 255",
 			Output: "ERROR   Failed to access socket path: /var/run/fail2ban/fail2ban.sock. Is fail2ban running?\n"},
-			expect{Fail, "the fail2ban server does not answer"}},
+			expect{Fail, "fail2ban-server does not run: no jail is loaded"}},
+		{"running, not answering", CommandResult{Command: "fail2ban-client status", Err: "signal: killed"},
+			expect{Fail, "the fail2ban server does not answer (fail2ban-client status: signal: killed)"}},
 		{"not root", CommandResult{Command: "fail2ban-client status", Err: "exit status 255",
 			Output: "ERROR   Permission denied to socket: /var/run/fail2ban/fail2ban.sock, (you must be root)\n"},
 			expect{Warn, "cannot read what this check needs: fail2ban-client status: permission denied"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := hardenedHost(t).gather(Flags{})
+			tr := hardenedHost(t)
+			if tt.name != "not running" {
+				tr.process(600, "fail2ban-server", 0)
+			}
+			s := tr.gather(Flags{})
 			s.Fail2ban.Status = &tt.status
 			r := results(s)["fail2ban"]
 			if r.Status != tt.want.status || !strings.Contains(r.Finding, tt.want.finding) {
