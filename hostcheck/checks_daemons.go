@@ -181,6 +181,9 @@ func secretFiles(s *Snapshot) []secretFile {
 
 func checkSecretFiles(s *Snapshot) verdict {
 	var v verdict
+	for _, f := range secretFiles(s) {
+		v.malformed(s.malformedUnder(f.Path), "fix the file: check-host could not find the files its applications name")
+	}
 	judged := 0
 	serviceUID, serviceGID := -1, -1
 	for uid, name := range s.Users {
@@ -258,9 +261,13 @@ func checkSecretFiles(s *Snapshot) verdict {
 	return v
 }
 
+// remedyUnitSyntax is what to do about a unit file that does not parse.
+const remedyUnitSyntax = "systemd-analyze verify UNIT names the mistake; systemd ignores such lines"
+
 func checkNotRoot(s *Snapshot) verdict {
 	var v verdict
 	v.cannotRead(s.unreadableUnder(unitDirs...))
+	v.malformed(s.malformedUnder(s.unitFiles(s.ourUnits()...)...), remedyUnitSyntax)
 	found := false
 	for _, u := range s.ourUnits() {
 		found = true

@@ -71,6 +71,7 @@ func checkFirewall(s *Snapshot) verdict {
 	if _, err := nftRuleset(s); err != nil {
 		v.warn("the nftables ruleset could not be parsed: "+err.Error(), "check it with nft -c -f FILE")
 	}
+	v.malformed(s.malformedUnder("/etc/firewalld", "/usr/lib/firewalld"), "firewall-offline-cmd --check-config names the mistake")
 	bootEnabled := s.Units["firewalld.service"].Enabled() || s.Units["nftables.service"].Enabled() ||
 		s.Units["ufw.service"].Enabled() || s.Units["iptables.service"].Enabled()
 	switch fw.kind {

@@ -45,6 +45,7 @@ var legacyUnits = []struct {
 func checkLegacyListeners(s *Snapshot) verdict {
 	var v verdict
 	v.cannotRead(s.unreadableUnder("/proc/net/tcp", "/proc/net/tcp6", "/proc/net/udp", "/proc/net/udp6"))
+	v.malformed(s.malformedUnder("/proc/net"), "report it: the kernel's format is not what check-host expects")
 	if !s.SocketsKnown {
 		if len(v.unreadable) == 0 {
 			v.skip(fmt.Sprintf("no %s/proc/net: listeners are seen on a running host only (-root /)", strings.TrimSuffix(s.Root, "/")))
@@ -69,6 +70,11 @@ func checkLegacyServices(s *Snapshot) verdict {
 	var v verdict
 	v.cannotRead(s.unreadableUnder(unitDirs...))
 	var installed []string
+	for _, l := range legacyUnits {
+		for _, name := range l.names {
+			v.malformed(s.malformedUnder(s.unitFiles(s.Units[name])...), remedyUnitSyntax)
+		}
+	}
 	for _, l := range legacyUnits {
 		if l.what == "xinetd" {
 			continue // the xinetd check

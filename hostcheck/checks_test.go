@@ -596,6 +596,31 @@ table inet filter {
 			exit: ExitFailures,
 		},
 		{
+			name: "a drop-in that does not parse",
+			mutate: func(tr *tree) {
+				tr.file("/etc/systemd/system/webrtc-gateway.service.d/typo.conf", "[Service]\nProtectSystem strict\n", 0)
+			},
+			want: map[string]expect{
+				"not-root":       {Warn, "cannot parse all of /etc/systemd/system/webrtc-gateway.service.d/typo.conf:2: not Key=Value in a section"},
+				"unit-hardening": {Warn, "cannot parse all of /etc/systemd/system/webrtc-gateway.service.d/typo.conf:2"},
+			},
+			exit: ExitWarnings,
+		},
+		{
+			name: "a zone file that does not parse",
+			mutate: func(tr *tree) {
+				tr.file("/etc/firewalld/zones/dmz.xml", "<zone><port protocol=\"tcp\" port=\"x\"/></zone>", 0)
+			},
+			want: map[string]expect{"firewall": {Warn, `cannot parse all of /etc/firewalld/zones/dmz.xml: port "x" is not a port or range`}},
+			exit: ExitWarnings,
+		},
+		{
+			name:   "a /proc/net line that does not parse",
+			mutate: func(tr *tree) { tr.file("/proc/net/udp6", procNetHeader+"   0: zz\n", 0o444) },
+			want:   map[string]expect{"legacy-listeners": {Warn, "cannot parse all of /proc/net/udp6: line 2: 2 fields"}},
+			exit:   ExitWarnings,
+		},
+		{
 			name: "fail2ban not installed",
 			mutate: func(tr *tree) {
 				tr.remove("/etc/fail2ban")

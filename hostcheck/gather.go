@@ -243,7 +243,7 @@ func (g *gatherer) sockets() {
 		g.s.SocketsKnown = true
 		socks, err := ParseProcNet(data, f.proto)
 		if err != nil {
-			g.s.Malformed[p] = err.Error()
+			g.s.Malformed[p] = p + ": " + err.Error()
 		}
 		g.s.Sockets = append(g.s.Sockets, socks...)
 	}
@@ -343,13 +343,13 @@ func (g *gatherer) unit(name string) *Unit {
 			if _, err := g.r.Lstat(p); err != nil {
 				continue
 			}
-			hp, err := g.r.hostPath(p)
-			if err != nil || seen[hp] {
+			hp, err := g.r.realPath(p)
+			if err == nil && seen[hp] {
 				continue // /lib → /usr/lib on merged systems
 			}
 			seen[hp] = true
 			if target, err := g.r.Readlink(p); err == nil && target == "/dev/null" {
-				if u.Path == "" && !u.Masked {
+				if u.Path == "" {
 					u.Masked = true
 				}
 				continue
@@ -422,7 +422,13 @@ func (g *gatherer) unit(name string) *Unit {
 // directories that pull it in (an instance counts for its template too).
 func (g *gatherer) enableLinks() map[string][]string {
 	out := map[string][]string{}
+	seen := map[string]bool{}
 	for _, dir := range []string{"/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"} {
+		if hp, err := g.r.realPath(dir); err != nil || seen[hp] {
+			continue // /lib is /usr/lib on merged systems
+		} else {
+			seen[hp] = true
+		}
 		for _, e := range g.readDir(dir) {
 			if !e.IsDir() && e.Type()&fs.ModeSymlink == 0 || !(strings.HasSuffix(e.Name(), ".wants") || strings.HasSuffix(e.Name(), ".requires")) {
 				continue
@@ -704,7 +710,7 @@ func (g *gatherer) lcaINI() {
 	}
 	f, err := ini.LoadSources(ini.LoadOptions{IgnoreInlineComment: true, IgnoreContinuation: true, AllowShadows: false}, data)
 	if err != nil {
-		g.s.Malformed[p] = err.Error()
+		g.s.Malformed[p] = p + ": " + err.Error()
 		return
 	}
 	for _, sec := range f.Sections() {

@@ -350,6 +350,7 @@ func checkUnitHardening(s *Snapshot) verdict {
 			continue
 		}
 		found = true
+		v.malformed(s.malformedUnder(s.unitFiles(u)...), remedyUnitSyntax)
 		ref, refFrom := serviceOnly(u.Vendor), u.VendorPath
 		if u.VendorPath == "" {
 			ref, refFrom = serviceOnly(builtinHardening[name]), "the packaged unit"

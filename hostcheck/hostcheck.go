@@ -164,6 +164,14 @@ func (v *verdict) skip(finding string) {
 	v.passNote = appendNew(v.passNote, finding)
 }
 
+// malformed records files that were read but not understood in full: the
+// verdict rests on what could be parsed.
+func (v *verdict) malformed(errs []string, remedy string) {
+	for _, e := range errs {
+		v.warn("cannot parse all of "+e, remedy)
+	}
+}
+
 // cannotRead records what could not be read; with nothing worse it makes
 // a warning, worded as such.
 func (v *verdict) cannotRead(items []string) {

@@ -66,6 +66,16 @@ func (r rootFS) hostPath(p string) (string, error) {
 	return filepath.Join(r.dir, path.Join(append([]string{done}, rest...)...)), nil
 }
 
+// realPath is hostPath with every link resolved, also on the running host:
+// to tell that two paths are one file (/lib is /usr/lib on merged systems).
+func (r rootFS) realPath(p string) (string, error) {
+	hp, err := r.hostPath(p)
+	if err != nil || r.dir != "/" {
+		return hp, err
+	}
+	return filepath.EvalSymlinks(hp)
+}
+
 // hostParent is hostPath for the directory of p, and p's last element
 // appended as is: for Lstat and Readlink, which look at a link itself.
 func (r rootFS) hostParent(p string) (string, error) {

@@ -312,6 +312,31 @@ func (s *Snapshot) unreadableUnder(prefixes ...string) []string {
 	return out
 }
 
+// malformedUnder returns the parse errors of files under the prefixes.
+func (s *Snapshot) malformedUnder(prefixes ...string) []string {
+	var out []string
+	for _, k := range sortedKeys(s.Malformed) {
+		for _, p := range prefixes {
+			if k == p || strings.HasPrefix(k, strings.TrimSuffix(p, "/")+"/") {
+				out = append(out, s.Malformed[k])
+				break
+			}
+		}
+	}
+	return out
+}
+
+// unitFiles returns the fragment and drop-ins of units.
+func (s *Snapshot) unitFiles(units ...*Unit) []string {
+	var out []string
+	for _, u := range units {
+		if u != nil {
+			out = append(append(out, u.Path), u.DropIns...)
+		}
+	}
+	return out
+}
+
 // userName returns "name (uid N)" or "uid N".
 func (s *Snapshot) userName(uid int) string {
 	if n, ok := s.Users[uid]; ok {
