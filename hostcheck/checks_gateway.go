@@ -25,6 +25,9 @@ func checkOptions(s *Snapshot) verdict {
 	case gw.Absent && s.Units[UnitGateway].Enabled():
 		v.fail(fmt.Sprintf("%s is enabled but its options file %s (%s) does not exist", UnitGateway, gw.ConfigPath, gw.From),
 			"install /etc/webrtc-gateway/webrtc-gateway.ini (the package's sample) or fix -config in the unit")
+	case gw.Absent && s.Units[UnitLCA].Enabled() && lcaAppUsing(s, gw.ConfigPath) != "":
+		v.fail(fmt.Sprintf("%s is enabled and starts [app %s] with -config %s, which does not exist", UnitLCA, lcaAppUsing(s, gw.ConfigPath), gw.ConfigPath),
+			"install the options file, or fix the application's arguments in lca.ini")
 	case gw.Absent:
 		v.skip(fmt.Sprintf("no options file at %s (%s): the gateway is not installed here, or runs from a Configuration Server; the checks of its options are skipped (give -config FILE)", gw.ConfigPath, gw.From))
 	case len(gw.Invalid) > 0:
@@ -35,6 +38,16 @@ func checkOptions(s *Snapshot) verdict {
 		v.pass(fmt.Sprintf("%s is valid (%s)", gw.ConfigPath, gw.From))
 	}
 	return v
+}
+
+// lcaAppUsing returns the lca.ini application started with an options file.
+func lcaAppUsing(s *Snapshot, config string) string {
+	for _, a := range s.LCAApps {
+		if c, ok := FlagValue(a.Args, "config"); ok && absPath(c) == config {
+			return a.Name
+		}
+	}
+	return ""
 }
 
 // optionsSkip is the verdict of a check of the options when they could

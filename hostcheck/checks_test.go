@@ -582,6 +582,22 @@ table inet filter {
 			exit: ExitFailures,
 		},
 		{
+			name: "no options file for a gateway of the LCA",
+			mutate: func(tr *tree) {
+				tr.remove("/etc/webrtc-gateway/webrtc-gateway.ini")
+				tr.remove("/etc/systemd/system/multi-user.target.wants/" + UnitGateway)
+				tr.enable(UnitLCA)
+				tr.file("/etc/fail2ban/jail.d/webrtc-gateway.local", "[webrtc-gateway-managed]\nenabled = true\n", 0)
+			},
+			want: map[string]expect{
+				"options":   {Fail, "webrtc-gateway-lca.service is enabled and starts [app gw1] with -config /etc/webrtc-gateway/webrtc-gateway.ini, which does not exist"},
+				"https":     {Skip, "were not read"},
+				"dtls-srtp": {Skip, "were not read"},
+				"sip-tls":   {Skip, "were not read"},
+			},
+			exit: ExitFailures,
+		},
+		{
 			name: "the options file of the unit",
 			mutate: func(tr *tree) {
 				tr.file("/etc/systemd/system/webrtc-gateway.service.d/config.conf", "[Service]\nExecStart=\nExecStart=/usr/bin/webrtc-gateway -config /etc/webrtc-gateway/site.ini\n", 0)

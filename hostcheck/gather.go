@@ -21,6 +21,7 @@ import (
 	"gopkg.in/ini.v1"
 
 	"webrtcgw/gateway"
+	"webrtcgw/lca/agent"
 	"webrtcgw/options"
 )
 
@@ -718,7 +719,10 @@ func (g *gatherer) lcaINI() {
 		if !ok {
 			continue
 		}
-		_, args, _ := SplitCommand(sec.Key("arguments").String(), nil)
+		args, err := agent.SplitArgs(sec.Key("arguments").String())
+		if err != nil {
+			g.s.Malformed[p] = fmt.Sprintf("%s: [%s] arguments: %v", p, sec.Name(), err)
+		}
 		g.s.LCAApps = append(g.s.LCAApps, LCAApp{Name: strings.TrimSpace(name), File: p,
 			CommandLine: sec.Key("command-line").String(), Args: args})
 	}
