@@ -28,6 +28,7 @@ type config struct {
 	Root       string // the repository root
 	Out        string // where the packages go
 	Formats    []string
+	Only       []string // package names to build; empty: all
 	Version    pkgVersion
 	Arch       string    // GOARCH of the binaries and packages
 	Maintainer string    // "Name <address>"
@@ -37,9 +38,16 @@ type config struct {
 	Log        io.Writer
 }
 
-// build compiles the binaries and writes every package in every format of
-// cfg into cfg.Out. It returns the packages' paths.
-func build(ctx context.Context, cfg config) ([]string, error) {
+// A builtPackage is one package file build wrote.
+type builtPackage struct {
+	Name   string // webrtc-gateway, ...
+	Format string // rpm or deb
+	Path   string
+}
+
+// build compiles the binaries and writes every package (or those of
+// cfg.Only) in every format of cfg into cfg.Out.
+func build(ctx context.Context, cfg config) ([]builtPackage, error) {
 	for _, f := range cfg.Formats {
 		if !slices.Contains(formats, f) {
 			return nil, fmt.Errorf("format %q: want one of %s", f, strings.Join(formats, ", "))
@@ -54,23 +62,34 @@ func build(ctx context.Context, cfg config) ([]string, error) {
 	}
 	defer os.RemoveAll(work)
 
-	defs := packages()
+	var defs []pkgDef
+	for _, def := range packages() {
+		if len(cfg.Only) == 0 || slices.Contains(cfg.Only, def.name) {
+			defs = append(defs, def)
+		}
+	}
+	for _, name := range cfg.Only {
+		if !slices.ContainsFunc(defs, func(d pkgDef) bool { return d.name == name }) {
+			return nil, fmt.Errorf("package %q: no such package", name)
+		}
+	}
 	binDir := filepath.Join(work, "bin")
 	if err := compile(ctx, cfg, defs, binDir); err != nil {
 		return nil, err
 	}
+	stage := &stager{dir: filepath.Join(work, "files"), staged: map[string]string{}}
 	changelog, err := writeChangelog(filepath.Join(work, "changelog.yml"), cfg)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []builtPackage
 	for _, def := range defs {
 		scripts, err := writeScripts(cfg.Root, filepath.Join(work, "scripts", def.name), def)
 		if err != nil {
 			return nil, err
 		}
 		for _, format := range cfg.Formats {
-			info, err := nfpmInfo(cfg, def, format, binDir, scripts, changelog)
+			info, err := nfpmInfo(cfg, def, format, binDir, scripts, changelog, stage)
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", def.name, format, err)
 			}
@@ -79,7 +98,7 @@ func build(ctx context.Context, cfg config) ([]string, error) {
 				return nil, fmt.Errorf("%s %s: %w", def.name, format, err)
 			}
 			fmt.Fprintf(cfg.Log, "pkgbuild: %s\n", p)
-			out = append(out, p)
+			out = append(out, builtPackage{Name: def.name, Format: format, Path: p})
 		}
 	}
 	return out, nil
@@ -192,7 +211,7 @@ func readScript(root, name string) (string, error) {
 }
 
 // nfpmInfo is def as nfpm's description of one package in format.
-func nfpmInfo(cfg config, def pkgDef, format, binDir string, scripts map[string]string, changelog string) (*nfpm.Info, error) {
+func nfpmInfo(cfg config, def pkgDef, format, binDir string, scripts map[string]string, changelog string, stage *stager) (*nfpm.Info, error) {
 	var contents files.Contents
 	for _, b := range def.binaries {
 		contents = append(contents, content(filepath.Join(binDir, b), "/usr/bin/"+b, "", 0o755, "root", "root", cfg.MTime))
@@ -209,6 +228,10 @@ func nfpmInfo(cfg config, def pkgDef, format, binDir string, scripts map[string]
 			fmt.Fprintf(cfg.Log, "pkgbuild: %s: nothing matches %s yet: not packaged\n", def.name, f.src)
 		}
 		for _, src := range srcs {
+			staged, err := stage.copy(src)
+			if err != nil {
+				return nil, err
+			}
 			dst := f.dst
 			if isGlob(f.src) {
 				dst = path.Join(f.dst, filepath.Base(src))
@@ -226,7 +249,7 @@ func nfpmInfo(cfg config, def pkgDef, format, binDir string, scripts map[string]
 					typ = files.TypeRPMDoc
 				}
 			}
-			contents = append(contents, content(src, dst, typ, mode, "root", group, cfg.MTime))
+			contents = append(contents, content(staged, dst, typ, mode, "root", group, cfg.MTime))
 		}
 	}
 
@@ -306,6 +329,34 @@ func expand(root string, f file) ([]string, error) {
 	}
 	slices.Sort(matches)
 	return matches, nil
+}
+
+// A stager copies the source files into the work directory once, so that
+// every package and format gets the same content even while the tree is
+// being edited (nfpm reads a file's size and its content at different
+// times).
+type stager struct {
+	dir    string
+	staged map[string]string // source → copy
+}
+
+func (s *stager) copy(src string) (string, error) {
+	if p, ok := s.staged[src]; ok {
+		return p, nil
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(s.dir, strconv.Itoa(len(s.staged)), filepath.Base(src))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		return "", err
+	}
+	s.staged[src] = p
+	return p, nil
 }
 
 // writeChangelog writes the packages' changelog (RPM %changelog, deb

@@ -2,9 +2,9 @@
 // (webrtc-gateway, webrtc-gateway-confserv, webrtc-gateway-lca) from one
 // definition (packages.go) with nfpm, into dist/ (packaging/README.md):
 //
-//	go run ./internal/pkgbuild -format rpm|deb|rpm,deb [-out dist] [-version V] [-release N] [-arch GOARCH]
+//	go run ./internal/pkgbuild [-format rpm,deb] [-package NAMES] [-out dist] [-version V] [-release N] [-arch GOARCH]
 //
-// It compiles the binaries itself (static, -trimpath, the version in
+// It compiles the binaries itself (no cgo, PIE, -trimpath, the version in
 // -ldflags as the Makefile does). `make rpm` and `make deb` run it.
 package main
 
@@ -32,6 +32,7 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pkgbuild", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	format := fs.String("format", "rpm,deb", "package `formats`, comma-separated: rpm, deb")
+	only := fs.String("package", "", "build only these `packages` (comma-separated names; default all)")
 	out := fs.String("out", "dist", "`directory` the packages are written to")
 	root := fs.String("root", ".", "the repository's root `directory`")
 	ver := fs.String("version", "", "the binaries' `version` (the Makefile's VERSION; default "+version.Base+"-dev.COMMIT)")
@@ -69,10 +70,15 @@ func run(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var onlyList []string
+	if *only != "" {
+		onlyList = strings.Split(*only, ",")
+	}
 	_, err = build(ctx, config{
 		Root:       *root,
 		Out:        *out,
 		Formats:    strings.Split(*format, ","),
+		Only:       onlyList,
 		Version:    v,
 		Arch:       *arch,
 		Maintainer: *maintainer,
