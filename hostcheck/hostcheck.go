@@ -187,8 +187,10 @@ func (v *verdict) result(id, title string) Result {
 	if r.Status == Pass || r.Status == Skip {
 		findings = v.passNote
 	}
-	if len(v.unreadable) > 0 && r.Status.rank() < Warn.rank() {
-		r.Status = Warn
+	if len(v.unreadable) > 0 {
+		if r.Status.rank() < Warn.rank() {
+			r.Status = Warn
+		}
 		findings = append([]string{"cannot read what this check needs: " + strings.Join(v.unreadable, "; ")}, findings...)
 		v.remedies = appendNew(v.remedies, "run check-host as root (the files are readable by root only), or fix what stops the reading")
 	}
