@@ -32,6 +32,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// The daemons run as an unprivileged user from here (sandbox.run).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	testDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -108,29 +113,52 @@ func builtPackages(t *testing.T) *testPackages {
 	return built
 }
 
-// buildForTest builds the packages as make rpm and make deb do (the
-// version from version.Base and git), with release and only, into dir.
+var (
+	cliOnce sync.Once
+	cliPath string
+	cliErr  error
+)
+
+// buildForTest builds the packages as make rpm and make deb do, with the
+// pkgbuild command (built without the race detector, which would make
+// nfpm's compression minutes long), the version from version.Base and git,
+// release and only, into dir.
 func buildForTest(dir, release string, only []string) (*testPackages, error) {
+	cliOnce.Do(func() {
+		cliPath = filepath.Join(testDir, "pkgbuild")
+		_, cliErr = runErr("go", "build", "-o", cliPath, ".")
+	})
+	if cliErr != nil {
+		return nil, cliErr
+	}
 	commit, commitTime := gitHead(repoRoot)
 	v, err := mapVersion(version.Base+"-dev."+commit, release, commitTime)
 	if err != nil {
 		return nil, err
 	}
-	mtime, err := sourceDate(commitTime)
-	if err != nil {
-		return nil, err
+	names := packageNames
+	if only != nil {
+		names = only
 	}
-	var log bytes.Buffer
+	args := []string{"-root", repoRoot, "-out", dir, "-format", "rpm,deb", "-version", v.Binary, "-release", release,
+		"-package", strings.Join(names, ","), "-maintainer", "Test <test@example.invalid>"}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	out, err := build(ctx, config{Root: repoRoot, Out: dir, Formats: formats, Only: only, Version: v, Arch: runtime.GOARCH,
-		Maintainer: "Test <test@example.invalid>", MTime: mtime, Commit: commit, Go: "go", Log: &log})
-	if err != nil {
-		return nil, fmt.Errorf("build: %w\n%s", err, log.String())
+	cmd := exec.CommandContext(ctx, cliPath, args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("pkgbuild %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
+	arch := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
 	p := &testPackages{version: v, byName: map[string]string{}}
-	for _, b := range out {
-		p.byName[b.Format+" "+b.Name] = b.Path
+	for _, name := range names {
+		p.byName["rpm "+name] = filepath.Join(dir, name+"-"+v.RPM()+"."+arch+".rpm")
+		p.byName["deb "+name] = filepath.Join(dir, name+"_"+v.Deb()+"_"+runtime.GOARCH+".deb")
+		for _, path := range []string{p.byName["rpm "+name], p.byName["deb "+name]} {
+			if _, err := os.Stat(path); err != nil {
+				entries, _ := os.ReadDir(dir)
+				return nil, fmt.Errorf("pkgbuild did not write %s (%v); %s has %v", filepath.Base(path), err, dir, entries)
+			}
+		}
 	}
 	return p, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,7 +129,11 @@ func unitSetting(t *testing.T, unit, key string) []string {
 // KillMode=process.
 func runLCA(t *testing.T, root, state string, rebase func([]string) []string) {
 	dir := t.TempDir()
-	ini := rebasedLCAIni(t, root, state, rebase)
+	ini := filepath.Join(dir, "lca.ini")
+	writeFile(t, ini, rebaseLCAIni(t, readFile(t, filepath.Join(root, "etc/webrtc-gateway/lca.ini")), rebase))
+	if err := os.MkdirAll(filepath.Join(state, "var/lib/webrtc-gateway"), 0o750); err != nil {
+		t.Fatal(err)
+	}
 	data := filepath.Join(dir, "lca")
 	lcaArgs := []string{filepath.Join(root, "usr/bin/lca"), "-config", ini, "-data", data, "-logs", filepath.Join(dir, "logs")}
 	cmd := exec.Command("unshare", append([]string{"--net", "sh", "-c", `ip link set lo up && exec "$@"`, "sh"}, lcaArgs...)...)
@@ -166,11 +169,10 @@ func runLCA(t *testing.T, root, state string, rebase func([]string) []string) {
 	gatewayPID = 0
 }
 
-// rebasedLCAIni writes the shipped lca.ini with its paths moved into the
-// scratch root, and returns its path.
-func rebasedLCAIni(t *testing.T, root, state string, rebase func([]string) []string) string {
+// rebaseLCAIni is the text of an lca.ini with the paths of its values
+// moved by rebase.
+func rebaseLCAIni(t *testing.T, text string, rebase func([]string) []string) string {
 	t.Helper()
-	text := readFile(t, filepath.Join(root, "etc/webrtc-gateway/lca.ini"))
 	var lines []string
 	for line := range strings.Lines(text) {
 		k, v, ok := strings.Cut(line, "=")
@@ -183,12 +185,7 @@ func rebasedLCAIni(t *testing.T, root, state string, rebase func([]string) []str
 		}
 		lines = append(lines, line)
 	}
-	ini := filepath.Join(t.TempDir(), "lca.ini")
-	writeFile(t, ini, strings.Join(lines, ""))
-	if err := os.MkdirAll(filepath.Join(state, "var/lib/webrtc-gateway"), 0o750); err != nil {
-		t.Fatal(err)
-	}
-	return ini
+	return strings.Join(lines, "")
 }
 
 func tryRead(path string) string {
@@ -312,8 +309,8 @@ func (lr *lineReader) wait(d time.Duration) error {
 }
 
 // sandboxEnv makes the test binary a launcher (TestMain): it applies
-// NoNewPrivileges and MemoryDenyWriteExecute, as systemd does for the
-// units, and runs its arguments.
+// what the units' NoNewPrivileges, MemoryDenyWriteExecute, UMask and
+// LimitNOFILE do, and runs its arguments.
 const sandboxEnv = "PKGBUILD_TEST_SANDBOX"
 
 // exitNoMDWE is the launcher's exit code when the kernel has no
@@ -324,7 +321,7 @@ const exitNoMDWE = 125
 // MemoryDenyWriteExecute=yes refuses writable-and-executable memory and
 // making memory executable, which the kernel's PR_SET_MDWE
 // (PR_MDWE_REFUSE_EXEC_GAIN) enforces the same way for the process and
-// what it executes.
+// what it executes; UMask=0027; LimitNOFILE=65536.
 func sandboxExec(args []string) {
 	runtime.LockOSThread()
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
@@ -334,6 +331,20 @@ func sandboxExec(args []string) {
 	if err := unix.Prctl(unix.PR_SET_MDWE, unix.PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0); err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox: PR_SET_MDWE: %v\n", err)
 		os.Exit(exitNoMDWE)
+	}
+	unix.Umask(0o027)
+	// At most the hard limit: raising it needs CAP_SYS_RESOURCE, which
+	// a container's root may lack (systemd has it).
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox: RLIMIT_NOFILE: %v\n", err)
+		os.Exit(126)
+	}
+	lim.Cur = min(65536, lim.Max)
+	lim.Max = lim.Cur
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox: RLIMIT_NOFILE: %v\n", err)
+		os.Exit(126)
 	}
 	path, err := exec.LookPath(args[0])
 	if err != nil {
@@ -351,7 +362,89 @@ func sandboxExec(args []string) {
 // loopback and the gateway has something to find over netlink.
 const nsAddress = "10.9.8.7"
 
+// The user and group the daemons run as in the sandbox, for webrtcgw: ids
+// no account of the host has (setpriv needs no account).
+const (
+	sandboxUID = 61234
+	sandboxGID = 61234
+)
+
 var socketRE = regexp.MustCompile(`socket\((AF_[A-Z0-9]+),`)
+
+// A sandbox is a directory laid out as the units' host: the scratch
+// root's configuration copied to etc/webrtc-gateway (0750/0640
+// root:webrtcgw), and var/ with the state and log directories (0750
+// webrtcgw), as systemd's StateDirectory= and LogsDirectory= make them.
+type sandbox struct {
+	root string // the scratch root the binaries come from
+	dir  string
+}
+
+func newSandbox(t *testing.T, root string) *sandbox {
+	t.Helper()
+	dir := t.TempDir()
+	// t.TempDir's directories are 0700: webrtcgw must reach its own.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sb := &sandbox{root: root, dir: dir}
+	for _, d := range []string{"etc", "var", "var/lib", "var/log"} {
+		sb.mkdir(t, filepath.Join(dir, d), 0o755, 0, 0)
+	}
+	etc := filepath.Join(dir, "etc/webrtc-gateway")
+	sb.mkdir(t, etc, 0o750, 0, sandboxGID)
+	files, err := filepath.Glob(filepath.Join(root, "etc/webrtc-gateway/*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no configuration in the scratch root: %v", err)
+	}
+	for _, f := range files {
+		sb.writeConfig(t, filepath.Join(etc, filepath.Base(f)), readFile(t, f))
+	}
+	for _, d := range []string{"var/lib/webrtc-gateway", "var/lib/webrtc-gateway-confserv", "var/lib/webrtc-gateway-lca", "var/log/webrtc-gateway"} {
+		sb.mkdir(t, filepath.Join(dir, d), 0o750, sandboxUID, sandboxGID)
+	}
+	return sb
+}
+
+func (sb *sandbox) mkdir(t *testing.T, path string, mode os.FileMode, uid, gid int) {
+	t.Helper()
+	if err := os.Mkdir(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeConfig writes a configuration file 0640 root:webrtcgw.
+func (sb *sandbox) writeConfig(t *testing.T, path, text string) {
+	t.Helper()
+	writeFile(t, path, text)
+	if err := os.Chown(path, 0, sandboxGID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rebase moves the installed paths of args into the sandbox: /usr to the
+// scratch root, /etc and /var to the sandbox's copies.
+func (sb *sandbox) rebase(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch {
+		case strings.HasPrefix(a, "/usr/"):
+			a = filepath.Join(sb.root, a)
+		case strings.HasPrefix(a, "/etc/") || strings.HasPrefix(a, "/var/"):
+			a = filepath.Join(sb.dir, a)
+		}
+		out[i] = a
+	}
+	return out
+}
 
 // sandboxRun is one daemon started the way its unit starts it.
 type sandboxRun struct {
@@ -360,22 +453,27 @@ type sandboxRun struct {
 	notify   []string // its sd_notify messages
 }
 
-// runSandboxed starts argv (an installed daemon) in a network namespace of
-// its own with nsAddress, with NoNewPrivileges and MemoryDenyWriteExecute,
-// under strace, with NOTIFY_SOCKET; waits until a line of its output
-// matches ready (or, when ready is nil, until it says READY=1), stops it
-// with SIGTERM and returns what it did.
-func runSandboxed(t *testing.T, argv []string, ready *regexp.Regexp) sandboxRun {
+// run starts argv (an installed daemon, its paths rebased) the way its
+// unit starts it: as webrtcgw (setpriv: an unprivileged user, no
+// capability), with NoNewPrivileges, MemoryDenyWriteExecute, UMask and
+// LimitNOFILE (the launcher), /proc mounted with hidepid=invisible
+// (ProtectProc=invisible) in a PID namespace, in a network namespace of
+// its own with nsAddress, with NOTIFY_SOCKET, under strace. It waits until
+// a line of the daemon's output matches ready (or, when ready is nil,
+// until it says READY=1), stops it with SIGTERM and returns what it did.
+func (sb *sandbox) run(t *testing.T, argv []string, ready *regexp.Regexp) sandboxRun {
 	t.Helper()
 	requireRoot(t)
-	requireTools(t, "unshare", "ip", "strace")
-	dir := t.TempDir()
-	notifyPath := filepath.Join(dir, "notify.sock")
+	requireTools(t, "unshare", "ip", "strace", "setpriv")
+	notifyPath := filepath.Join(sb.dir, "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	if err := os.Chmod(notifyPath, 0o777); err != nil { // systemd's socket takes anyone's messages too
+		t.Fatal(err)
+	}
 	notes := make(chan string, 64)
 	go func() {
 		buf := make([]byte, 4096)
@@ -388,26 +486,35 @@ func runSandboxed(t *testing.T, argv []string, ready *regexp.Regexp) sandboxRun 
 			notes <- string(buf[:n])
 		}
 	}()
-	straceOut := filepath.Join(dir, "strace.txt")
-	setup := `ip link set lo up && ip link add v0 type veth peer name v1 && ip addr add ` + nsAddress + `/24 dev v0 && ip link set v0 up && ip link set v1 up && exec "$@"`
-	args := append([]string{"--net", "sh", "-c", setup, "sh", os.Args[0],
+	straceOut := filepath.Join(sb.dir, "strace.txt")
+	writeFile(t, straceOut, "")
+	if err := os.Chown(straceOut, sandboxUID, sandboxGID); err != nil {
+		t.Fatal(err)
+	}
+	setup := `mount -t proc -o hidepid=invisible proc /proc && ip link set lo up && ` +
+		`ip link add v0 type veth peer name v1 && ip addr add ` + nsAddress + `/24 dev v0 && ip link set v0 up && ip link set v1 up && exec "$@"`
+	args := append([]string{"--net", "--mount", "--pid", "--fork", "--propagation", "private", "sh", "-c", setup, "sh", os.Args[0],
+		"setpriv", "--reuid", strconv.Itoa(sandboxUID), "--regid", strconv.Itoa(sandboxGID), "--clear-groups", "--bounding-set", "-all",
 		"strace", "-f", "-qq", "-e", "trace=socket", "-e", "signal=none", "-o", straceOut}, argv...)
 	cmd := exec.Command("unshare", args...)
-	cmd.Dir = dir
+	cmd.Dir = sb.dir
 	cmd.Env = append(os.Environ(), sandboxEnv+"=1", "NOTIFY_SOCKET="+notifyPath)
 	lines := startLines(t, cmd)
 
 	var run sandboxRun
-	readyCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		if strings.Contains(lines.text(), "sandbox: PR_SET_MDWE") {
+			requireMDWE(t, lines.text())
+		}
+		t.Fatalf(format, args...)
+	}
 	if ready != nil {
 		if _, err := lines.waitFor(ready, 60*time.Second); err != nil {
-			if strings.Contains(lines.text(), "sandbox: PR_SET_MDWE") {
-				requireMDWE(t, lines.text())
-			}
-			t.Fatalf("%s: %v\n%s", filepath.Base(argv[0]), err, lines.text())
+			fail("%s: %v\n%s", filepath.Base(argv[0]), err, lines.text())
 		}
 	} else {
+		timeout := time.After(60 * time.Second)
 	wait:
 		for {
 			select {
@@ -419,31 +526,32 @@ func runSandboxed(t *testing.T, argv []string, ready *regexp.Regexp) sandboxRun 
 				if slices.Contains(strings.Split(n, "\n"), "READY=1") {
 					break wait
 				}
-			case <-readyCtx.Done():
-				if strings.Contains(lines.text(), "sandbox: PR_SET_MDWE") {
-					requireMDWE(t, lines.text())
-				}
-				t.Fatalf("%s: no READY=1 on NOTIFY_SOCKET in 60 s (got %q)\n%s", filepath.Base(argv[0]), run.notify, lines.text())
+			case <-timeout:
+				fail("%s: no READY=1 on NOTIFY_SOCKET in 60 s (got %q)\n%s", filepath.Base(argv[0]), run.notify, lines.text())
+			case err := <-lines.done:
+				lines.done <- err
+				fail("%s ended (%v) before READY=1 (got %q)\n%s", filepath.Base(argv[0]), err, run.notify, lines.text())
 			}
 		}
 	}
-	// strace's child is the daemon; the LCA's children are the
-	// applications it started, which a stop of the LCA leaves running.
-	pids := descendants(cmd.Process.Pid)
-	if len(pids) == 0 {
-		t.Fatalf("strace (pid %d) has no child", cmd.Process.Pid)
-	}
-	t.Cleanup(func() {
-		for _, pid := range pids {
-			syscall.Kill(pid, syscall.SIGKILL)
+	// The daemons are the processes running the scratch root's binaries:
+	// the LCA's applications too, which a stop of the LCA leaves running.
+	var daemons []int
+	for _, pid := range descendants(cmd.Process.Pid) {
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && strings.HasPrefix(exe, sb.root+"/") {
+			daemons = append(daemons, pid)
 		}
-	})
-	for _, pid := range pids {
+	}
+	if len(daemons) == 0 {
+		t.Fatalf("no daemon under pid %d", cmd.Process.Pid)
+	}
+	for _, pid := range daemons {
 		syscall.Kill(pid, syscall.SIGTERM)
 	}
-	// strace ends as the daemon did; systemd counts an end by SIGTERM as
-	// clean too.
-	if err := lines.wait(30 * time.Second); err != nil && err.Error() != "signal: terminated" {
+	// strace ends as the daemon did (143: killed by SIGTERM, which systemd
+	// counts as a clean end too). The end of strace, the PID namespace's
+	// first process, ends whatever is left in it.
+	if err := lines.wait(30 * time.Second); err != nil && err.Error() != "exit status 143" {
 		t.Errorf("%s did not stop cleanly on SIGTERM: %v\n%s", filepath.Base(argv[0]), err, lines.text())
 	}
 	run.output = lines.text()

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"webrtcgw/options"
@@ -204,22 +205,22 @@ func TestDaemonsSandboxed(t *testing.T) {
 	root := debRoot(t)
 	for _, u := range units {
 		t.Run(u.name, func(t *testing.T) {
-			state := t.TempDir()
-			rebase := rebaser(root, state)
-			argv := unitCommand(t, root, u.name, rebase)
+			sb := newSandbox(t, root)
+			argv := unitCommand(t, root, u.name, sb.rebase)
 			var ready *regexp.Regexp
 			switch u.name {
 			case "webrtc-gateway-confserv.service":
 				ready = regexp.MustCompile(`confserv: started: `)
 			case "webrtc-gateway-lca.service":
+				// The shipped lca.ini, its paths moved into the sandbox.
 				i := slices.Index(argv, "-config")
 				if i < 0 {
 					t.Fatalf("no -config in %q", argv)
 				}
-				argv[i+1] = rebasedLCAIni(t, root, state, rebase)
+				sb.writeConfig(t, argv[i+1], rebaseLCAIni(t, readFile(t, filepath.Join(root, "etc/webrtc-gateway/lca.ini")), sb.rebase))
 				ready = regexp.MustCompile(`lca\.agent: status: app=gw1 status=Running`)
 			}
-			run := runSandboxed(t, argv, ready)
+			run := sb.run(t, argv, ready)
 			allowed := strings.Fields(unitSetting(t, readFile(t, filepath.Join(root, "usr/lib/systemd/system", u.name)), "RestrictAddressFamilies")[0])
 			for _, f := range run.families {
 				if !slices.Contains(allowed, f) {
@@ -230,7 +231,8 @@ func TestDaemonsSandboxed(t *testing.T) {
 			if u.netlink && !slices.Contains(run.families, "AF_NETLINK") {
 				t.Errorf("%s opened no AF_NETLINK socket: the unit would not need it (families %s)", u.name, run.families)
 			}
-			if u.name == "webrtc-gateway.service" {
+			switch u.name {
+			case "webrtc-gateway.service":
 				if !strings.Contains(run.notify[len(run.notify)-1], "READY=1") {
 					t.Errorf("sd_notify messages %q, want READY=1", run.notify)
 				}
@@ -238,6 +240,32 @@ func TestDaemonsSandboxed(t *testing.T) {
 				if !strings.Contains(run.output, "advertised="+nsAddress) {
 					t.Errorf("the gateway does not advertise %s, the namespace's address:\n%s", nsAddress, run.output)
 				}
+			case "webrtc-gateway-lca.service":
+				// The LCA, as webrtcgw, proved who registered through /proc.
+				if !strings.Contains(run.output, "registered: app=gw1") || !strings.Contains(run.output, "verified=true") {
+					t.Errorf("the gateway's registration was not verified:\n%s", run.output)
+				}
+			}
+			// What the daemons wrote is webrtcgw's and closed to others
+			// (a certificate aside: it is public).
+			for _, d := range []string{"var/lib/webrtc-gateway", "var/lib/webrtc-gateway-confserv", "var/lib/webrtc-gateway-lca", "var/log/webrtc-gateway"} {
+				filepath.WalkDir(filepath.Join(sb.dir, d), func(path string, e os.DirEntry, err error) error {
+					if err != nil {
+						return err
+					}
+					fi, err := e.Info()
+					if err != nil {
+						return err
+					}
+					others := fi.Mode().Perm() & 0o007
+					if strings.HasSuffix(path, ".crt") {
+						others &^= 0o004
+					}
+					if uid := fi.Sys().(*syscall.Stat_t).Uid; others != 0 || uid != sandboxUID {
+						t.Errorf("%s: %v uid %d, want webrtcgw's, closed to others", strings.TrimPrefix(path, sb.dir), fi.Mode(), uid)
+					}
+					return nil
+				})
 			}
 		})
 	}
