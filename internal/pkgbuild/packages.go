@@ -137,6 +137,7 @@ func packages() []pkgDef {
 				file{src: "docs/confserv-api.md", dst: docRoot + "/" + confserv + "/confserv-api.md", kind: kindDoc},
 				file{src: "docs/confserv-ui.md", dst: docRoot + "/" + confserv + "/confserv-ui.md", kind: kindDoc},
 				file{src: "docs/templates.md", dst: docRoot + "/" + confserv + "/templates.md", kind: kindDoc},
+				file{src: "packaging/README.md", dst: docRoot + "/" + confserv + "/packaging.md", kind: kindDoc},
 			),
 			dirs: []dir{configDir, stateDir("/var/lib/webrtc-gateway-confserv")},
 			// gwctl, the CLI of the Configuration Server, is in the gateway's
@@ -158,6 +159,7 @@ func packages() []pkgDef {
 				file{src: "packaging/logrotate.d/webrtc-gateway-lca", dst: "/etc/logrotate.d/webrtc-gateway-lca", kind: kindHostConfig},
 				file{src: "docs/lca.md", dst: docRoot + "/" + lca + "/lca.md", kind: kindDoc},
 				file{src: "docs/lca-protocol.md", dst: docRoot + "/" + lca + "/lca-protocol.md", kind: kindDoc},
+				file{src: "packaging/README.md", dst: docRoot + "/" + lca + "/packaging.md", kind: kindDoc},
 				file{src: "packaging/systemd/examples/webrtc-gateway-lca-low-ports.conf", dst: docRoot + "/" + lca + "/systemd/webrtc-gateway-lca-low-ports.conf", kind: kindDoc},
 			),
 			dirs: []dir{configDir, stateDir("/var/lib/webrtc-gateway-lca"), stateDir("/var/lib/webrtc-gateway"), stateDir("/var/log/webrtc-gateway")},

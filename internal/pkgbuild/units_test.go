@@ -55,6 +55,15 @@ func TestUnitSettings(t *testing.T) {
 					t.Errorf("%s=%s, want %q", key, got, want)
 				}
 			}
+			// Documentation= names files its own package installs.
+			for _, d := range unitSetting(t, text, "Documentation") {
+				path, ok := strings.CutPrefix(d, "file://")
+				if !ok || !strings.HasPrefix(path, "/usr/share/doc/"+strings.TrimSuffix(u.name, ".service")+"/") {
+					t.Errorf("Documentation=%s, want a file:// of the package's documentation", d)
+				} else if _, err := os.Stat(filepath.Join(root, path)); err != nil {
+					t.Errorf("Documentation=%s: %v", d, err)
+				}
+			}
 			if got := last("Type"); got != u.typ {
 				t.Errorf("Type=%s, want %s", got, u.typ)
 			}
