@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -112,15 +113,28 @@ func command(d AppDef) (path, dir string, err error) {
 }
 
 // childEnv is the LCA's environment without its own secrets.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "LCA_TOKEN=") {
+func childEnv() []string { return filterEnv(os.Environ()) }
+
+// notInherited are the variables of the LCA's own environment that describe
+// the LCA, not its applications: its credential, and what systemd set for
+// its unit — its notification socket and watchdog (an application that
+// spoke to them would speak for the LCA), passed sockets, and its state and
+// logs directories (which name the LCA's, several of them at once).
+var notInherited = []string{"LCA_TOKEN", "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC",
+	"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "STATE_DIRECTORY", "LOGS_DIRECTORY",
+	"CACHE_DIRECTORY", "RUNTIME_DIRECTORY", "CONFIGURATION_DIRECTORY", "CREDENTIALS_DIRECTORY"}
+
+// filterEnv returns env without the notInherited variables.
+func filterEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if slices.Contains(notInherited, name) {
 			continue
 		}
-		env = append(env, kv)
+		out = append(out, kv)
 	}
-	return env
+	return out
 }
 
 func (ag *Agent) logFile(name string) string {
