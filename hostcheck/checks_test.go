@@ -4,11 +4,27 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
+
+// confservExecStart is where the fixtures' (the packaged) Configuration
+// Server unit says its command line, as findings cite it.
+var confservExecStart = func() string {
+	data, err := os.ReadFile("../packaging/systemd/webrtc-gateway-confserv.service")
+	if err != nil {
+		panic(err)
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "ExecStart=") {
+			return fmt.Sprintf("/usr/lib/systemd/system/webrtc-gateway-confserv.service:%d", i+1)
+		}
+	}
+	panic("the packaged confserv unit has no ExecStart")
+}()
 
 func TestHardenedHostPasses(t *testing.T) {
 	s := hardenedHost(t).gather(Flags{})
@@ -140,7 +156,7 @@ func TestChecksOnFixtures(t *testing.T) {
 			},
 			want: map[string]expect{
 				"firewall-management": {Fail, "LCA port 4999/tcp (the default): open to the world (zone public (the default zone, /etc/firewalld/zones/public.xml): service webrtc-gateway-management (port 4999/tcp)), though nothing listens on it\n" +
-					"Configuration Server port 2020/tcp (/usr/lib/systemd/system/webrtc-gateway-confserv.service:18): open to the world: zone public (the default zone, /etc/firewalld/zones/public.xml): service webrtc-gateway-management (port 2020/tcp)"},
+					"Configuration Server port 2020/tcp (" + confservExecStart + "): open to the world: zone public (the default zone, /etc/firewalld/zones/public.xml): service webrtc-gateway-management (port 2020/tcp)"},
 				"admin-bind": {Warn, "Configuration Server (port 2020) listens on 0.0.0.0 (every address)"},
 			},
 			exit: ExitFailures,
@@ -163,7 +179,7 @@ func TestChecksOnFixtures(t *testing.T) {
 				tr.file("/etc/firewalld/zones/public.xml", `<zone><service name="`+FirewalldService+`"/>
 <rule family="ipv4"><source address="10.1.0.0/16"/><port protocol="tcp" port="2020"/><accept/></rule></zone>`, 0)
 			},
-			want: map[string]expect{"firewall-management": {Pass, "Configuration Server port 2020/tcp (/usr/lib/systemd/system/webrtc-gateway-confserv.service:18): closed to the world"}},
+			want: map[string]expect{"firewall-management": {Pass, "Configuration Server port 2020/tcp (" + confservExecStart + "): closed to the world"}},
 			exit: ExitPass,
 		},
 		{
@@ -199,7 +215,7 @@ func TestChecksOnFixtures(t *testing.T) {
 			flags: Flags{LCAPort: 6000, LCAPortGiven: true},
 			want: map[string]expect{
 				"firewall-management": {Fail, "LCA port 6000/tcp (the command line): open to the world (zone public (the default zone, /etc/firewalld/zones/public.xml): port 6000/tcp), though it listens on 127.0.0.1 only\n" +
-					"Configuration Server port 2020/tcp (/usr/lib/systemd/system/webrtc-gateway-confserv.service:18): open to the world"},
+					"Configuration Server port 2020/tcp (" + confservExecStart + "): open to the world"},
 				"admin-bind": {Pass, "Configuration Server (port 2020) listens on 10.0.0.5 (listening sockets): an internal address"},
 			},
 			exit: ExitFailures,
@@ -212,7 +228,7 @@ func TestChecksOnFixtures(t *testing.T) {
 			},
 			want: map[string]expect{
 				"firewall":            {Fail, "no firewall is enabled in this tree"},
-				"firewall-management": {Fail, "Configuration Server port 2020/tcp (/usr/lib/systemd/system/webrtc-gateway-confserv.service:18): no firewall, and it listens on 0.0.0.0 (every address) (listening sockets)"},
+				"firewall-management": {Fail, "Configuration Server port 2020/tcp (" + confservExecStart + "): no firewall, and it listens on 0.0.0.0 (every address) (listening sockets)"},
 				"admin-bind":          {Warn, "reachable on every network of the host unless the firewall stops it"},
 			},
 			exit: ExitFailures,
@@ -416,7 +432,7 @@ table inet filter {
 				tr.remove("/proc/net")
 			},
 			want: map[string]expect{
-				"admin-bind":       {Fail, "Configuration Server (port 2020) listens on 203.0.113.7 (/usr/lib/systemd/system/webrtc-gateway-confserv.service:18): a public address"},
+				"admin-bind":       {Fail, "Configuration Server (port 2020) listens on 203.0.113.7 (" + confservExecStart + "): a public address"},
 				"legacy-listeners": {Skip, "/proc/net: listeners are seen on a running host only"},
 			},
 			exit: ExitFailures,
