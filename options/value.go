@@ -357,7 +357,9 @@ func splitHostPort(s string) (host string, port int, err error) {
 	if host, err = parseHost(hostPart); err != nil {
 		return "", 0, err
 	}
-	if portPart != "" || strings.HasSuffix(s, ":") {
+	// An empty port after a separator ("host:", "[::1]:") is an error; the
+	// colons of an IPv6 address without brackets ("fe80::") are no separator.
+	if portPart != "" || (hostPart != s && strings.HasSuffix(s, ":")) {
 		n, err := strconv.Atoi(portPart)
 		if err != nil || n < 1 || n > 65535 {
 			return "", 0, fmt.Errorf("port %q is not from 1 to 65535", portPart)

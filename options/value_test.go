@@ -204,6 +204,9 @@ func TestHostValues(t *testing.T) {
 		{key: "sip/sip-server", raw: "10.0.0.5:5060", want: "10.0.0.5:5060"},
 		{key: "sip/sip-server", raw: "[2001:db8::5]:5061", want: "[2001:db8::5]:5061"},
 		{key: "sip/sip-server", raw: "2001:db8::5", want: "2001:db8::5"},
+		{key: "sip/sip-server", raw: "2001:db8::", want: "2001:db8::"}, // the trailing colons are the address's
+		{key: "sip/sip-server", raw: "[2001:db8::]:", wantErr: "not from 1 to 65535"},
+		{key: "web/domain-whitelist", raw: "00::00", want: "::"}, // found by FuzzParse: "::" did not read back
 		{key: "sip/sip-server", raw: "sip.example.com:0", wantErr: "not from 1 to 65535"},
 		{key: "sip/sip-server", raw: "sip.example.com:", wantErr: "not from 1 to 65535"},
 		{key: "sip/sip-server", raw: "sip:server@example.com", wantErr: `port "server@example.com" is not from 1 to 65535`},
