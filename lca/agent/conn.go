@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"webrtcgw/lca/wire"
 )
@@ -39,8 +40,26 @@ type conn struct {
 	subscribed bool // control connections: guarded by Agent.mu
 }
 
+// maxErrorText bounds the text of an error sent to a peer: it may quote
+// what the peer sent (an application's name, an op), and every message
+// must stay within wire.MaxLine.
+const maxErrorText = 1024
+
+// errorText returns s cut to maxErrorText bytes, at a character boundary.
+func errorText(s string) string {
+	if len(s) <= maxErrorText {
+		return s
+	}
+	n := maxErrorText
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // send queues m; a full queue drops the connection. It never blocks.
 func (c *conn) send(m wire.Message) bool {
+	m.Error = errorText(m.Error)
 	select {
 	case <-c.done:
 		return false
@@ -151,7 +170,7 @@ func (ag *Agent) serve(nc net.Conn) {
 
 	refuse := func(msg string) {
 		nc.SetWriteDeadline(time.Now().Add(time.Second))
-		c.wc.Write(wire.Message{Op: wire.OpError, Error: msg})
+		c.wc.Write(wire.Message{Op: wire.OpError, Error: errorText(msg)})
 	}
 	nc.SetReadDeadline(time.Now().Add(ag.cfg.FirstMessageTimeout))
 	m, err := c.wc.Read()
